@@ -1,0 +1,148 @@
+"""The Dagger module: EGSTalker's devel builder, single-stage and multi-stage images."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+import dagger
+from dagger import Doc, dag, field, function, object_type
+
+from egstalker import pins, steps
+from egstalker.archs import DEFAULT_ARCH_LIST, resolve_arch_list
+from egstalker.options import check_app_entries, check_commit, check_image_ref, check_max_jobs
+from egstalker.sources import git_tree
+
+LOCAL_REVISION = "local"
+
+
+@object_type
+class Egstalker:
+    """Builds EGSTalker's GPU images: a devel builder, a single-stage and a multi-stage image."""
+
+    arch_list: Annotated[str, Doc("TORCH_CUDA_ARCH_LIST the extensions are compiled for")] = field()
+    max_jobs: Annotated[int | None, Doc("Parallel compile jobs; unset: the builder chooses")] = (
+        field()
+    )
+    devel_image: Annotated[str, Doc("Base image of the builder and single-stage image")] = field()
+    runtime_image: Annotated[str, Doc("Base image of the multi-stage image")] = field()
+    rasterizer_commit: Annotated[str, Doc("Commit of diff_gaussian_rasterization")] = field()
+    simple_knn_commit: Annotated[str, Doc("Commit of simple_knn")] = field()
+    pytorch3d: Annotated[bool, Doc("Whether pytorch3d is compiled into the images")] = field()
+    source: Annotated[dagger.Directory, Doc("EGSTalker's source tree")] = field()
+    source_revision: Annotated[str, Doc("The app's commit, or 'local' for a given tree")] = field()
+
+    @classmethod
+    async def create(
+        cls,
+        source: Annotated[
+            dagger.Directory | None,
+            Doc("EGSTalker checkout to build; default: the public repository at the pinned commit"),
+        ] = None,
+        arch: Annotated[
+            str,
+            Doc(
+                "CUDA architectures ('8.6', '8.0;8.6', '8.6+PTX'), GPU names ('a10', "
+                "'a100,a10', 'h100') or the preset 'portable'"
+            ),
+        ] = DEFAULT_ARCH_LIST,
+        max_jobs: Annotated[
+            int | None,
+            Doc("Parallel compile jobs; default: chosen in the builder, ~3 GB of memory per job"),
+        ] = None,
+        devel_image: Annotated[
+            str, Doc("Base image with CUDA's compiler, for the builder")
+        ] = pins.DEVEL_IMAGE,
+        runtime_image: Annotated[
+            str, Doc("Base image without compilers, for the multi-stage image")
+        ] = pins.RUNTIME_IMAGE,
+        rasterizer_commit: Annotated[
+            str, Doc("diff_gaussian_rasterization commit (custom-bg-depth fork)")
+        ] = pins.RASTERIZER.commit,
+        simple_knn_commit: Annotated[str, Doc("simple_knn commit")] = pins.SIMPLE_KNN.commit,
+        pytorch3d: Annotated[
+            bool, Doc("Compile pytorch3d (needed only by preprocessing's face tracking)")
+        ] = True,
+    ) -> Self:
+        """Set the build options; each is checked before any container is built."""
+        arch_list = resolve_arch_list(arch)
+        checked = {
+            "max_jobs": check_max_jobs(max_jobs),
+            "devel_image": check_image_ref("devel-image", devel_image),
+            "runtime_image": check_image_ref("runtime-image", runtime_image),
+            "rasterizer_commit": check_commit("rasterizer-commit", rasterizer_commit),
+            "simple_knn_commit": check_commit("simple-knn-commit", simple_knn_commit),
+        }
+        if source is None:
+            source, revision = git_tree(pins.APP), pins.APP.commit
+        else:
+            check_app_entries(await source.entries())
+            revision = LOCAL_REVISION
+        return cls(
+            arch_list=arch_list,
+            pytorch3d=pytorch3d,
+            source=source,
+            source_revision=revision,
+            **checked,
+        )
+
+    @function
+    def builder(self) -> dagger.Container:
+        """The devel builder: dependencies installed, CUDA extensions compiled, no app yet.
+
+        Nothing here reads the app's source, so editing it recompiles nothing.
+        """
+        ctr = (
+            dag.container()
+            .from_(self.devel_image)
+            .with_(steps.apt_install(pins.BUILD_APT_PACKAGES))
+            .with_(steps.python_dependencies)
+            .with_(steps.cuda_build_settings(self.arch_list, self.max_jobs))
+        )
+        if self.pytorch3d:
+            ctr = ctr.with_(steps.compiled_extension("pytorch3d", git_tree(pins.PYTORCH3D)))
+        return ctr.with_(
+            steps.compiled_extension(
+                pins.SIMPLE_KNN.name, git_tree(pins.SIMPLE_KNN, self.simple_knn_commit)
+            )
+        ).with_(
+            steps.compiled_extension(
+                pins.RASTERIZER.name, git_tree(pins.RASTERIZER, self.rasterizer_commit)
+            )
+        )
+
+    @function
+    def build_single_stage(self) -> dagger.Container:
+        """The builder with the app in place: big, keeps the compilers for development."""
+        return self._builder_with_app().with_(
+            steps.labels(self._labels("single-stage", self.devel_image))
+        )
+
+    @function
+    def build_multistage(self) -> dagger.Container:
+        """The runtime image: runtime base, the builder's /opt/conda and the app; no compilers."""
+        single_stage = self._builder_with_app()
+        return (
+            dag.container()
+            .from_(self.runtime_image)
+            .with_(steps.apt_install(pins.RUNTIME_APT_PACKAGES))
+            .with_directory(pins.CONDA_DIR, single_stage.directory(pins.CONDA_DIR))
+            .with_(steps.application(single_stage.directory(pins.APP_DIR)))
+            .with_(steps.labels(self._labels("multistage", self.runtime_image)))
+        )
+
+    def _builder_with_app(self) -> dagger.Container:
+        return self.builder().with_(steps.application(self.source))
+
+    def _labels(self, variant: str, base_image: str) -> dict[str, str]:
+        return {
+            "org.opencontainers.image.title": f"egstalker ({variant})",
+            "org.opencontainers.image.source": pins.APP.url,
+            "org.opencontainers.image.revision": self.source_revision,
+            "org.opencontainers.image.base.name": base_image,
+            "io.egstalker.variant": variant,
+            "io.egstalker.cuda-arch-list": self.arch_list,
+            "io.egstalker.devel-image": self.devel_image,
+            "io.egstalker.runtime-image": self.runtime_image,
+            "io.egstalker.rasterizer-commit": self.rasterizer_commit,
+            "io.egstalker.simple-knn-commit": self.simple_knn_commit,
+        }

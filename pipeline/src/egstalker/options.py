@@ -1,0 +1,75 @@
+"""Validation of the module's options, pure and engine-free.
+
+Each check returns the value to use or raises ``InvalidOption`` naming the value
+and what is allowed, so that a bad option stops the pipeline before any build.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from egstalker.errors import InvalidOption
+
+MAX_JOBS_LIMIT: Final = 256
+# What an EGSTalker checkout has at its top level; a folder without them is something else.
+APP_MARKERS: Final = ("train.py", "render.py", "scene")
+
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+# docker's reference grammar, simplified: [registry[:port]/]path[:tag][@sha256:digest]
+_IMAGE_REF = re.compile(
+    r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@sha256:[0-9a-f]{64})?"
+)
+
+
+def check_max_jobs(value: int | None) -> int | None:
+    """``None`` lets the builder choose from its cores and memory; else 1..MAX_JOBS_LIMIT."""
+    if value is None:
+        return None
+    if not 1 <= value <= MAX_JOBS_LIMIT:
+        raise InvalidOption(
+            "max-jobs",
+            value,
+            f"use a whole number from 1 to {MAX_JOBS_LIMIT}, or leave it out to let the "
+            "builder choose from its cores and memory (about 3 GB per nvcc job)",
+        )
+    return value
+
+
+def check_image_ref(option: str, value: str) -> str:
+    """A container image reference such as ``pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel``."""
+    if not _IMAGE_REF.fullmatch(value):
+        raise InvalidOption(
+            option,
+            value,
+            "use an image reference like 'pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel' "
+            "or 'registry.example.com:5000/team/image@sha256:<64 hex digits>'",
+        )
+    return value
+
+
+def check_commit(option: str, value: str) -> str:
+    """A full 40-character lowercase git commit hash."""
+    if not _COMMIT.fullmatch(value):
+        raise InvalidOption(option, value, "use a full 40-character lowercase hex commit hash")
+    return value
+
+
+def check_app_entries(entries: Iterable[str]) -> None:
+    """Refuse a source directory whose top level lacks EGSTalker's files.
+
+    ``entries`` are top-level names as ``Directory.entries`` gives them (folders may end in '/').
+    """
+    present = {e.rstrip("/") for e in entries}
+    missing = [m for m in APP_MARKERS if m not in present]
+    if missing:
+        raise InvalidOption(
+            "source",
+            "the given directory",
+            f"it is not an EGSTalker checkout: {', '.join(missing)} missing at its top level; "
+            "pass the repository root, or leave --source out to use the pinned commit",
+        )

@@ -1,0 +1,81 @@
+"""Pinned inputs of the images: sources, base images, system packages, paths.
+
+Pure data, no ``dag``: the facts behind each value are in ``docs/pins.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True)
+class GitPin:
+    """A public repository fixed at one commit."""
+
+    name: str
+    url: str
+    commit: str
+
+
+APP: Final = GitPin(
+    "egstalker",
+    "https://github.com/ZhuTianheng/EGSTalker",
+    "baec57b185737a9c9012cc166baf10f43a41d674",
+)
+# EGSTalker's .gitmodules names both extensions but its tree holds no gitlinks,
+# so they are fetched here at the commits GaussianTalker builds with.
+RASTERIZER: Final = GitPin(
+    "diff_gaussian_rasterization",
+    "https://github.com/joungbinlee/custom-bg-depth-diff-gaussian-rasterization",
+    "2d9ce6b09442e6f5b5a0051117d25acef23a930c",
+)
+SIMPLE_KNN: Final = GitPin(
+    "simple_knn",
+    "https://github.com/camenduru/simple-knn",
+    "44f764299fa305faf6ec5ebd99939e0508331503",
+)
+# pytorch3d's v0.7.5 tag (2023-10-31), released for torch 2.1; PyPI's pytorch3d is unrelated.
+PYTORCH3D: Final = GitPin(
+    "pytorch3d",
+    "https://github.com/facebookresearch/pytorch3d",
+    "2f11ddc5ee7d6bd56f2fb6744a16776fab6536f7",
+)
+
+DEVEL_IMAGE: Final = "pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel"
+RUNTIME_IMAGE: Final = "pytorch/pytorch:2.1.2-cuda11.8-cudnn8-runtime"
+
+# The builder compiles; glm headers back up the rasterizer's own glm submodule.
+BUILD_APT_PACKAGES: Final = ("git", "ninja-build", "libglm-dev")
+# What the app needs at run time: ffmpeg for imageio/render, GL/EGL for open3d,
+# X libraries for opencv's highgui, OpenMP for open3d and scikit-learn.
+RUNTIME_APT_PACKAGES: Final = (
+    "ffmpeg",
+    "libegl1",
+    "libgl1",
+    "libglib2.0-0",
+    "libgomp1",
+    "libsm6",
+    "libxext6",
+    "libxrender1",
+)
+
+CONDA_DIR: Final = "/opt/conda"
+APP_DIR: Final = "/workspace/egstalker"
+# Everything the pipeline itself puts into an image lives under one folder.
+PIPELINE_DIR: Final = "/opt/egstalker"
+EXTENSIONS_SRC_DIR: Final = "/opt/egstalker/src"
+PIP_CACHE_DIR: Final = "/root/.cache/pip"
+# Named after what invalidates it: the Python and CUDA of the base images.
+PIP_CACHE_VOLUME: Final = "egstalker-pip-py310-cu118"
+
+# Left out of the app tree copied into the images: VCS data, demo videos, debug dumps.
+APP_EXCLUDE: Final = (
+    ".git",
+    "result-video",
+    "snapshot_fw.dump",
+    "**/__pycache__",
+    "**/*.pyc",
+)
+# Stale prebuilt objects some extension repositories commit.
+EXTENSION_EXCLUDE: Final = ("**/*.so", "**/__pycache__", "build", "*.egg-info")

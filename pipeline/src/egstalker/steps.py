@@ -1,0 +1,123 @@
+"""Container steps: small ``Container -> Container`` functions applied with ``.with_``.
+
+Each stage of ``main.py`` reads as a list of these. Their order follows the cache:
+what changes least often comes first, so that a change re-runs only what follows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import dagger
+from dagger import dag
+
+from egstalker import pins
+from egstalker.assets import asset_text
+
+Step = Callable[[dagger.Container], dagger.Container]
+
+PROGRAMS_DIR = f"{pins.PIPELINE_DIR}/programs"
+REQUIREMENTS_DIR = f"{pins.PIPELINE_DIR}/requirements"
+
+
+def program_path(name: str) -> str:
+    """Where an in-container program of ``programs/`` lies in the images."""
+    return f"{PROGRAMS_DIR}/{name}"
+
+
+def with_program(name: str) -> Step:
+    """Put one program of this package's ``programs/`` folder into the container."""
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        return ctr.with_new_file(program_path(name), asset_text(f"programs/{name}"))
+
+    return step
+
+
+def apt_install(packages: Sequence[str]) -> Step:
+    """Install system packages and drop the package lists."""
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        return ctr.with_(with_program("apt_install.sh")).with_exec(
+            ["sh", program_path("apt_install.sh"), *packages]
+        )
+
+    return step
+
+
+def python_dependencies(ctr: dagger.Container) -> dagger.Container:
+    """One pip install of the app's pinned requirements, the base's torch held by constraints.
+
+    It depends on the two requirement files only, so it sits before anything that
+    changes with the architecture list or the app's source.
+    """
+    requirements = f"{REQUIREMENTS_DIR}/requirements.txt"
+    constraints = f"{REQUIREMENTS_DIR}/constraints.txt"
+    return (
+        ctr.with_new_file(requirements, asset_text("data/requirements.txt"))
+        .with_new_file(constraints, asset_text("data/constraints.txt"))
+        .with_mounted_cache(pins.PIP_CACHE_DIR, dag.cache_volume(pins.PIP_CACHE_VOLUME))
+        .with_exec(["pip", "install", "-r", requirements, "-c", constraints])
+    )
+
+
+def cuda_build_settings(arch_list: str, max_jobs: int | None) -> Step:
+    """What torch's extension builder reads: the architectures, and the parallel jobs if set.
+
+    FORCE_CUDA makes pytorch3d build its CUDA code although no GPU is visible.
+    """
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        ctr = ctr.with_env_variable("TORCH_CUDA_ARCH_LIST", arch_list).with_env_variable(
+            "FORCE_CUDA", "1"
+        )
+        if max_jobs is not None:
+            ctr = ctr.with_env_variable("MAX_JOBS", str(max_jobs))
+        return ctr
+
+    return step
+
+
+def compiled_extension(name: str, source: dagger.Directory) -> Step:
+    """Compile and install one CUDA extension from its own source tree.
+
+    The source is mounted, not copied: neither it nor its build tree reaches the image;
+    only the installed package in site-packages does.
+    """
+    mount = f"{pins.EXTENSIONS_SRC_DIR}/{name}"
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        return (
+            ctr.with_(with_program("build_extension.py"))
+            .with_mounted_directory(mount, source.filter(exclude=list(pins.EXTENSION_EXCLUDE)))
+            .with_exec(["python", program_path("build_extension.py"), name, mount])
+        )
+
+    return step
+
+
+def application(source: dagger.Directory) -> Step:
+    """The app's tree at ``APP_DIR``, its working directory, and ``ikan`` importable.
+
+    ``scene/KAN`` packages nothing through its setup.py, so it is put on PYTHONPATH.
+    """
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        return (
+            ctr.with_directory(pins.APP_DIR, source, exclude=list(pins.APP_EXCLUDE))
+            .with_env_variable("PYTHONPATH", f"{pins.APP_DIR}/scene/KAN")
+            .with_workdir(pins.APP_DIR)
+        )
+
+    return step
+
+
+def labels(values: Mapping[str, str]) -> Step:
+    """OCI labels, in a stable order."""
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        for name in sorted(values):
+            ctr = ctr.with_label(name, values[name])
+        return ctr
+
+    return step

@@ -1,0 +1,74 @@
+"""Reads the plan of a lazy Dagger object offline: the one place that touches SDK internals.
+
+Pinned to dagger-io 0.21.11, whose objects keep their query chain in ``_ctx.selections``:
+each selection has ``type_name``, ``name`` (GraphQL name, e.g. ``withExec``) and ``args``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Call:
+    type_name: str
+    name: str
+    args: dict[str, Any]
+
+
+def calls(obj: Any) -> list[Call]:
+    """The chain of calls that builds ``obj``, root first."""
+    return [Call(s.type_name, s.name, dict(s.args)) for s in obj._ctx.selections]
+
+
+def is_lazy(value: Any) -> bool:
+    return hasattr(value, "_ctx")
+
+
+def render(obj: Any) -> tuple:
+    """The whole plan as plain nested tuples, nested Dagger objects expanded, for comparing."""
+
+    def plain(value: Any) -> Any:
+        if is_lazy(value):
+            return render(value)
+        if isinstance(value, list | tuple):
+            return tuple(plain(v) for v in value)
+        return value
+
+    return tuple(
+        (c.type_name, c.name, tuple(sorted((k, plain(v)) for k, v in c.args.items())))
+        for c in calls(obj)
+    )
+
+
+def named(obj: Any, name: str) -> list[Call]:
+    return [c for c in calls(obj) if c.name == name]
+
+
+def execs(obj: Any) -> list[list[str]]:
+    """The argument lists of every withExec in the chain, in order."""
+    return [c.args["args"] for c in named(obj, "withExec")]
+
+
+def env(obj: Any) -> dict[str, str]:
+    """Environment variables the chain sets, the last setting winning."""
+    return {c.args["name"]: c.args["value"] for c in named(obj, "withEnvVariable")}
+
+
+def strings(obj: Any) -> Iterator[str]:
+    """Every string argument anywhere in the plan, nested objects included."""
+
+    def walk(value: Any) -> Iterator[str]:
+        if is_lazy(value):
+            yield from strings(value)
+        elif isinstance(value, str):
+            yield value
+        elif isinstance(value, list | tuple):
+            for v in value:
+                yield from walk(v)
+
+    for c in calls(obj):
+        for v in c.args.values():
+            yield from walk(v)

@@ -1,0 +1,105 @@
+"""build_extension.py, run for real: its job sizing, its refusals, and a real pip build."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.programs.conftest import load_program
+
+build_extension = load_program("build_extension.py")
+GIB = 1024**3
+
+SETUP_PY = """
+import json, os
+from setuptools import setup
+with open(os.environ["RECORD_TO"], "w") as f:
+    json.dump({k: os.environ.get(k) for k in ("MAX_JOBS", "TORCH_CUDA_ARCH_LIST")}, f)
+setup(name="fake_extension", version="0.1", py_modules=["fake_extension"])
+"""
+
+
+@pytest.mark.parametrize(
+    ("cpus", "memory", "jobs"),
+    [
+        (16, 128 * GIB, 16),  # enough memory: one job a core
+        (16, 24 * GIB, 8),  # memory-bound: ~3 GB a job
+        (2, 24 * GIB, 2),
+        (8, 2 * GIB, 1),  # never fewer than one
+    ],
+)
+def test_parallel_jobs(cpus: int, memory: int, jobs: int) -> None:
+    assert build_extension.parallel_jobs(cpus, memory) == jobs
+
+
+def test_available_memory_honours_a_cgroup_limit(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 131072000 kB\nMemAvailable: 104857600 kB\n")
+    limit = tmp_path / "memory.max"
+    limit.write_text(f"{12 * GIB}\n")
+    assert build_extension.available_memory(meminfo, limit) == 12 * GIB
+    limit.write_text("max\n")
+    assert build_extension.available_memory(meminfo, limit) == 100 * GIB
+    assert build_extension.available_memory(meminfo, tmp_path / "absent") == 100 * GIB
+
+
+def test_an_explicit_max_jobs_wins() -> None:
+    env = build_extension.build_environment({"TORCH_CUDA_ARCH_LIST": "8.6", "MAX_JOBS": "3"})
+    assert env["MAX_JOBS"] == "3"
+
+
+def test_max_jobs_is_chosen_when_missing() -> None:
+    env = build_extension.build_environment({"TORCH_CUDA_ARCH_LIST": "8.6"})
+    assert int(env["MAX_JOBS"]) >= 1
+
+
+def run(programs_dir: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(programs_dir / "build_extension.py"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_refuses_to_build_without_an_arch_list(programs_dir: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TORCH_CUDA_ARCH_LIST"}
+    result = run(programs_dir, "simple_knn", str(tmp_path), env=env)
+    assert result.returncode != 0
+    assert "TORCH_CUDA_ARCH_LIST is not set" in result.stderr
+
+
+def test_usage_error(programs_dir: Path) -> None:
+    result = run(programs_dir, env=dict(os.environ))
+    assert result.returncode == 2
+    assert "usage: python build_extension.py NAME SOURCE_DIR" in result.stderr
+
+
+def test_builds_with_the_image_python_and_passes_the_settings(
+    programs_dir: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "setup.py").write_text(SETUP_PY)
+    (source / "fake_extension.py").write_text("")
+    record = tmp_path / "record.json"
+    env = dict(
+        os.environ,
+        TORCH_CUDA_ARCH_LIST="8.0;8.6",
+        RECORD_TO=str(record),
+        PIP_TARGET=str(tmp_path / "site"),
+    )
+    env.pop("MAX_JOBS", None)
+    result = run(programs_dir, "fake_extension", str(source), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "compiling fake_extension for 8.0;8.6 with MAX_JOBS=" in result.stdout
+    seen = json.loads(record.read_text())  # what the package's own build saw
+    assert seen["TORCH_CUDA_ARCH_LIST"] == "8.0;8.6"
+    assert int(seen["MAX_JOBS"]) >= 1
+    assert (tmp_path / "site" / "fake_extension.py").exists()

@@ -1,0 +1,196 @@
+"""The plan of every function, read offline from the SDK's lazy objects."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from dagger import dag
+
+from egstalker import Egstalker, pins
+from egstalker.assets import asset_text
+from egstalker.errors import InvalidOption
+from tests.plan import Call, calls, env, execs, named, render, strings
+
+pytestmark = pytest.mark.anyio
+
+APT_INSTALL = "/opt/egstalker/programs/apt_install.sh"
+BUILD_EXTENSION = "/opt/egstalker/programs/build_extension.py"
+REQUIREMENTS = "/opt/egstalker/requirements/requirements.txt"
+CONSTRAINTS = "/opt/egstalker/requirements/constraints.txt"
+PIP_INSTALL = ["pip", "install", "-r", REQUIREMENTS, "-c", CONSTRAINTS]
+COMPILERS = {"gcc", "g++", "cc", "c++", "nvcc", "build-essential", "clang"}
+
+
+async def pipeline(**options) -> Egstalker:
+    return await Egstalker.create(**options)
+
+
+def local_tree(train_py: str) -> object:
+    return dag.directory().with_new_file("train.py", train_py).with_new_directory("scene")
+
+
+def compile_steps(ctr) -> list[list[str]]:
+    return [args for args in execs(ctr) if args[1:2] == [BUILD_EXTENSION]]
+
+
+def mounted_source(ctr, name: str) -> list[Call]:
+    (mount,) = [c for c in named(ctr, "withMountedDirectory") if c.args["path"].endswith(name)]
+    return calls(mount.args["source"])
+
+
+def labels(ctr) -> dict[str, str]:
+    return {c.args["name"]: c.args["value"] for c in named(ctr, "withLabel")}
+
+
+async def test_builder_starts_from_the_devel_base_and_installs_build_tools() -> None:
+    builder = (await pipeline()).builder()
+    assert calls(builder)[1] == Call("Container", "from", {"address": pins.DEVEL_IMAGE})
+    apt = [a for a in execs(builder) if a[:2] == ["sh", APT_INSTALL]]
+    assert apt == [["sh", APT_INSTALL, "git", "ninja-build", "libglm-dev"]]
+
+
+async def test_python_dependencies_in_one_install_under_constraints_with_a_pip_cache() -> None:
+    builder = (await pipeline()).builder()
+    pip = [a for a in execs(builder) if a[:2] == ["pip", "install"]]
+    assert pip == [PIP_INSTALL]
+    files = {c.args["path"]: c.args["contents"] for c in named(builder, "withNewFile")}
+    assert files[REQUIREMENTS] == asset_text("data/requirements.txt")
+    constraints = files[CONSTRAINTS]
+    for pin in ("torch==2.1.2", "torchvision==0.16.2", "torchaudio==2.1.2", "numpy<2"):
+        assert pin in constraints.splitlines()
+    (cache,) = named(builder, "withMountedCache")
+    assert cache.args["path"] == "/root/.cache/pip"
+    assert calls(cache.args["cache"])[-1].args == {"key": "egstalker-pip-py310-cu118"}
+
+
+async def test_requirements_cover_what_earlier_images_missed() -> None:
+    names = {
+        line.split("==")[0].lower()
+        for line in asset_text("data/requirements.txt").splitlines()
+        if line and not line.startswith("#")
+    }
+    assert {"wandb", "transformers", "librosa", "torchinfo", "mmcv", "lpips", "open3d"} <= names
+    assert not names & {"torch", "torchvision", "torchaudio", "numpy", "pytorch3d", "simple_knn"}
+
+
+async def test_extensions_compile_for_the_arch_list_from_their_pinned_commits() -> None:
+    builder = (await pipeline(arch="a100,a10")).builder()
+    assert env(builder)["TORCH_CUDA_ARCH_LIST"] == "8.0;8.6"
+    assert env(builder)["FORCE_CUDA"] == "1"
+    assert "MAX_JOBS" not in env(builder)  # chosen inside the builder
+    assert [args[2] for args in compile_steps(builder)] == [
+        "pytorch3d", "simple_knn", "diff_gaussian_rasterization",
+    ]  # fmt: skip
+    for pin in (pins.SIMPLE_KNN, pins.RASTERIZER):
+        source = mounted_source(builder, pin.name)
+        assert Call("Query", "git", {"url": pin.url}) in source
+        assert Call("GitRepository", "commit", {"id": pin.commit}) in source
+        (tree,) = [c for c in source if c.name == "tree"]
+        assert tree.args["discardGitDir"] is True
+        (filt,) = [c for c in source if c.name == "filter"]
+        assert "**/*.so" in filt.args["exclude"]  # stale prebuilt objects never reach the build
+    program = {c.args["path"]: c.args["contents"] for c in named(builder, "withNewFile")}
+    assert program[BUILD_EXTENSION] == asset_text("programs/build_extension.py")
+
+
+async def test_explicit_max_jobs_and_commits_reach_the_build() -> None:
+    commit = "60f461f4a56b7967e5d8045bf92f8c33f36976d0"
+    builder = (await pipeline(max_jobs=6, simple_knn_commit=commit)).builder()
+    assert env(builder)["MAX_JOBS"] == "6"
+    assert Call("GitRepository", "commit", {"id": commit}) in mounted_source(builder, "simple_knn")
+
+
+async def test_pytorch3d_can_be_left_out() -> None:
+    builder = (await pipeline(pytorch3d=False)).builder()
+    names = [args[2] for args in compile_steps(builder)]
+    assert names == ["simple_knn", "diff_gaussian_rasterization"]
+    assert pins.PYTORCH3D.url not in set(strings(builder))
+
+
+async def test_arch_settings_come_after_the_dependency_install() -> None:
+    builder = (await pipeline()).builder()
+    order = [(c.name, c.args.get("name") or c.args.get("args")) for c in calls(builder)]
+    pip_at = order.index(("withExec", PIP_INSTALL))
+    assert order.index(("withEnvVariable", "TORCH_CUDA_ARCH_LIST")) > pip_at
+
+
+async def test_builder_does_not_depend_on_the_app_source() -> None:
+    base = await pipeline()
+    edited = dataclasses.replace(base, source=local_tree("print('edited')"))
+    assert render(base.builder()) == render(edited.builder())  # editing train.py recompiles nothing
+    assert render(base.build_single_stage()) != render(edited.build_single_stage())
+    assert pins.APP.url not in set(strings(base.builder()))
+
+
+async def test_single_stage_is_the_builder_with_the_app() -> None:
+    egs = await pipeline()
+    single = egs.build_single_stage()
+    builder_plan = render(egs.builder())
+    assert render(single)[: len(builder_plan)] == builder_plan
+    (app,) = [c for c in named(single, "withDirectory") if c.args["path"] == pins.APP_DIR]
+    assert Call("GitRepository", "commit", {"id": pins.APP.commit}) in calls(app.args["source"])
+    assert ".git" in app.args["exclude"]
+    assert named(single, "withWorkdir")[-1].args == {"path": "/workspace/egstalker"}
+    assert env(single)["PYTHONPATH"] == "/workspace/egstalker/scene/KAN"  # ikan importable
+
+
+async def test_multistage_copies_conda_and_app_from_the_shared_builder() -> None:
+    egs = await pipeline()
+    runtime = egs.build_multistage()
+    assert calls(runtime)[1] == Call("Container", "from", {"address": pins.RUNTIME_IMAGE})
+    copied = {c.args["path"]: c.args["source"] for c in named(runtime, "withDirectory")}
+    assert set(copied) == {"/opt/conda", "/workspace/egstalker"}
+    builder_plan = render(egs.builder())
+    for path, source in copied.items():
+        source_calls = calls(source)
+        assert source_calls[-1] == Call("Container", "directory", {"path": path})
+        assert render(source)[: len(builder_plan)] == builder_plan  # one builder chain serves both
+    assert named(runtime, "withWorkdir")[-1].args == {"path": "/workspace/egstalker"}
+    assert env(runtime)["PYTHONPATH"] == "/workspace/egstalker/scene/KAN"
+
+
+async def test_multistage_installs_no_compiler() -> None:
+    runtime = (await pipeline()).build_multistage()
+    own_execs = execs(runtime)  # this chain's commands; the builder's run in the copied sources
+    assert own_execs == [["sh", APT_INSTALL, *pins.RUNTIME_APT_PACKAGES]]
+    assert not COMPILERS & set(pins.RUNTIME_APT_PACKAGES)
+    assert all(c.args.get("address") != pins.DEVEL_IMAGE for c in calls(runtime))
+    assert "ffmpeg" in pins.RUNTIME_APT_PACKAGES
+
+
+async def test_both_images_are_labelled() -> None:
+    egs = await pipeline(arch="8.0;8.6")
+    for ctr, variant, base in [
+        (egs.build_single_stage(), "single-stage", pins.DEVEL_IMAGE),
+        (egs.build_multistage(), "multistage", pins.RUNTIME_IMAGE),
+    ]:
+        got = labels(ctr)
+        assert got["io.egstalker.variant"] == variant
+        assert got["io.egstalker.cuda-arch-list"] == "8.0;8.6"
+        assert got["org.opencontainers.image.revision"] == pins.APP.commit
+        assert got["org.opencontainers.image.source"] == pins.APP.url
+        assert got["org.opencontainers.image.base.name"] == base
+        assert got["io.egstalker.devel-image"] == pins.DEVEL_IMAGE
+        assert got["io.egstalker.runtime-image"] == pins.RUNTIME_IMAGE
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"arch": "sm_86"}, "invalid architecture list 'sm_86'"),
+        ({"arch": "gtx1080"}, "invalid architecture list 'gtx1080'"),
+        ({"max_jobs": 0}, "invalid max-jobs 0"),
+        ({"devel_image": "not an image"}, "invalid devel-image 'not an image'"),
+        ({"rasterizer_commit": "HEAD"}, "invalid rasterizer-commit 'HEAD'"),
+    ],
+)
+async def test_bad_options_stop_before_any_container(options: dict, says: str) -> None:
+    with pytest.raises(InvalidOption, match=says):
+        await pipeline(**options)
+
+
+async def test_custom_bases_are_used() -> None:
+    egs = await pipeline(devel_image="ghcr.io/me/devel:1", runtime_image="ghcr.io/me/runtime:1")
+    assert calls(egs.builder())[1].args == {"address": "ghcr.io/me/devel:1"}
+    assert calls(egs.build_multistage())[1].args == {"address": "ghcr.io/me/runtime:1"}
