@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from dagger import dag
+from dagger import ReturnType, dag
 
-from egstalker import Egstalker, pins
+from egstalker import Egstalker, pins, steps
 from egstalker.assets import asset_text
 from egstalker.errors import InvalidOption
 from tests.plan import Call, calls, env, execs, named, render, strings
@@ -16,6 +16,8 @@ pytestmark = pytest.mark.anyio
 
 APT_INSTALL = "/opt/egstalker/programs/apt_install.sh"
 BUILD_EXTENSION = "/opt/egstalker/programs/build_extension.py"
+CHECK_ARCHS = "/opt/egstalker/programs/check_archs.py"
+PROBE = "/opt/egstalker/programs/probe.py"
 REQUIREMENTS = "/opt/egstalker/requirements/requirements.txt"
 CONSTRAINTS = "/opt/egstalker/requirements/constraints.txt"
 PIP_INSTALL = ["pip", "install", "-r", REQUIREMENTS, "-c", CONSTRAINTS]
@@ -194,3 +196,60 @@ async def test_custom_bases_are_used() -> None:
     egs = await pipeline(devel_image="ghcr.io/me/devel:1", runtime_image="ghcr.io/me/runtime:1")
     assert calls(egs.builder())[1].args == {"address": "ghcr.io/me/devel:1"}
     assert calls(egs.build_multistage())[1].args == {"address": "ghcr.io/me/runtime:1"}
+
+
+async def test_builder_checks_the_compiled_code_and_writes_the_manifest() -> None:
+    builder = (await pipeline(arch="8.0;8.6")).builder()
+    last = execs(builder)[-1]
+    assert last[:4] == ["python", CHECK_ARCHS, "--manifest", pins.MANIFEST]
+    assert last[-3:] == ["pytorch3d", "simple_knn", "diff_gaussian_rasterization"]
+    commits = [last[i + 1] for i, arg in enumerate(last) if arg == "--commit"]
+    assert commits == [
+        f"pytorch3d={pins.PYTORCH3D.commit}",
+        f"simple_knn={pins.SIMPLE_KNN.commit}",
+        f"diff_gaussian_rasterization={pins.RASTERIZER.commit}",
+    ]
+    # it reads TORCH_CUDA_ARCH_LIST, set above it in the same chain
+    assert env(builder)["TORCH_CUDA_ARCH_LIST"] == "8.0;8.6"
+    without = execs((await pipeline(pytorch3d=False)).builder())[-1]
+    assert "pytorch3d" not in " ".join(without)
+
+
+async def test_multistage_carries_the_manifest_from_the_builder() -> None:
+    egs = await pipeline()
+    runtime = egs.build_multistage()
+    (manifest,) = named(runtime, "withFile")
+    assert manifest.args["path"] == pins.MANIFEST
+    source = manifest.args["source"]
+    assert calls(source)[-1] == Call("Container", "file", {"path": pins.MANIFEST})
+    builder_plan = render(egs.builder())
+    assert render(source)[: len(builder_plan)] == builder_plan
+
+
+@pytest.mark.parametrize("gpu", [True, False])
+async def test_the_probe_gets_gpus_only_when_asked(gpu: bool) -> None:
+    image = (await pipeline()).build_multistage()
+    probed = image.with_(steps.probe_run(gpu=gpu, fresh=True))
+    added = calls(probed)[len(calls(image)) :]
+    assert [c.name for c in added if c.name == "experimentalWithAllGPUs"] == (
+        ["experimentalWithAllGPUs"] if gpu else []
+    )
+    run = added[-1]
+    assert run.args["args"] == ["python", PROBE, "--mode", "gpu" if gpu else "cpu"]
+    assert run.args["expect"] == ReturnType.ANY.value  # the verdict is read from the report
+    assert "EGSTALKER_VERIFY_RUN" in env(probed)  # a fresh run, never a cached exec
+
+
+async def test_a_cached_probe_run_is_stable() -> None:
+    image = (await pipeline()).build_single_stage()
+    first = render(image.with_(steps.probe_run(gpu=False, fresh=False)))
+    assert first == render(image.with_(steps.probe_run(gpu=False, fresh=False)))
+
+
+async def test_runtime_hygiene_runs_its_program() -> None:
+    image = (await pipeline()).build_multistage().with_(steps.runtime_hygiene_run)
+    assert execs(image)[-1] == ["python", "/opt/egstalker/programs/check_runtime.py"]
+    files = {c.args["path"]: c.args["contents"] for c in named(image, "withNewFile")}
+    assert files["/opt/egstalker/programs/check_runtime.py"] == asset_text(
+        "programs/check_runtime.py"
+    )

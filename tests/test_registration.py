@@ -14,7 +14,21 @@ def test_user_facing_functions() -> None:
         "builder",
         "build_single_stage",
         "build_multistage",
+        "verify",
+        "verify_all",
     }
+
+
+def test_verification_is_never_cached_and_checks_need_no_gpu() -> None:
+    assert OBJECT.functions["verify"].cache_policy == "never"
+    assert OBJECT.functions["verify_all"].cache_policy == "never"
+    checks = {name for name, fn in OBJECT.functions.items() if name and fn.check}
+    assert checks == {"probe_without_gpu", "runtime_hygiene"}
+    for name in checks:
+        assert not OBJECT.functions[name].parameters  # `dagger check` passes no arguments
+    verify = OBJECT.functions["verify"].parameters
+    assert json.loads(verify["gpu"].default_value) is False  # GPUs only when asked
+    assert json.loads(verify["variant"].default_value) == "multistage"
 
 
 def test_every_function_and_argument_is_documented() -> None:

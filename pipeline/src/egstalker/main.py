@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Self
 
+import anyio
 import dagger
-from dagger import Doc, dag, field, function, object_type
+from dagger import Doc, check, dag, field, function, object_type
 
 from egstalker import pins, steps
 from egstalker.archs import DEFAULT_ARCH_LIST, resolve_arch_list
 from egstalker.options import check_app_entries, check_commit, check_image_ref, check_max_jobs
+from egstalker.pins import GitPin
 from egstalker.sources import git_tree
+from egstalker.verification import VARIANTS, VerificationFailed, check_variant, verdict
 
 LOCAL_REVISION = "local"
 
@@ -98,17 +102,11 @@ class Egstalker:
             .with_(steps.python_dependencies)
             .with_(steps.cuda_build_settings(self.arch_list, self.max_jobs))
         )
-        if self.pytorch3d:
-            ctr = ctr.with_(steps.compiled_extension("pytorch3d", git_tree(pins.PYTORCH3D)))
-        return ctr.with_(
-            steps.compiled_extension(
-                pins.SIMPLE_KNN.name, git_tree(pins.SIMPLE_KNN, self.simple_knn_commit)
-            )
-        ).with_(
-            steps.compiled_extension(
-                pins.RASTERIZER.name, git_tree(pins.RASTERIZER, self.rasterizer_commit)
-            )
-        )
+        extensions = self._extensions()
+        for name, (pin, commit) in extensions.items():
+            ctr = ctr.with_(steps.compiled_extension(name, git_tree(pin, commit)))
+        commits = {name: commit for name, (_, commit) in extensions.items()}
+        return ctr.with_(steps.architecture_check(commits))
 
     @function
     def build_single_stage(self) -> dagger.Container:
@@ -126,9 +124,94 @@ class Egstalker:
             .from_(self.runtime_image)
             .with_(steps.apt_install(pins.RUNTIME_APT_PACKAGES))
             .with_directory(pins.CONDA_DIR, single_stage.directory(pins.CONDA_DIR))
+            .with_file(pins.MANIFEST, single_stage.file(pins.MANIFEST))
             .with_(steps.application(single_stage.directory(pins.APP_DIR)))
             .with_(steps.labels(self._labels("multistage", self.runtime_image)))
         )
+
+    @function(cache="never")
+    async def verify(
+        self,
+        variant: Annotated[str, Doc("Image to verify: single-stage or multistage")] = "multistage",
+        gpu: Annotated[
+            bool,
+            Doc("Attach the engine's GPUs and launch the extensions' kernels (needs GPU support)"),
+        ] = False,
+    ) -> str:
+        """Run the in-image probe: imports, the build manifest and, with --gpu, real kernels.
+
+        Never cached: each call runs the probe again. Returns the probe's JSON report and
+        fails with the reason of every failed check. The multistage image is also checked
+        for compilers and build leftovers.
+        """
+        variant = check_variant(variant)
+        if variant == "multistage":
+            await self._runtime_hygiene()
+        return await self._probe(variant, gpu=gpu, fresh=True)
+
+    @function(cache="never")
+    async def verify_all(
+        self,
+        gpu: Annotated[bool, Doc("Attach the engine's GPUs and launch kernels")] = False,
+    ) -> str:
+        """Verify both images concurrently; returns both reports, fails if either fails."""
+        reports: dict[str, object] = {}
+        failures: list[str] = []
+
+        async def one(variant: str) -> None:
+            try:
+                reports[variant] = json.loads(await self.verify(variant, gpu))
+            except VerificationFailed as err:
+                failures.append(str(err))
+
+        async with anyio.create_task_group() as group:
+            for variant in VARIANTS:
+                group.start_soon(one, variant)
+        if failures:
+            raise VerificationFailed("\n".join(sorted(failures)))
+        return json.dumps(reports, indent=2)
+
+    @check
+    @function
+    async def probe_without_gpu(self) -> None:
+        """Check: both images import the app and extensions and carry a valid manifest (no GPU)."""
+        for variant in VARIANTS:
+            await self._probe(variant, gpu=False, fresh=False)
+
+    @check
+    @function
+    async def runtime_hygiene(self) -> None:
+        """Check: the multistage image has no compiler on PATH and no build leftovers."""
+        await self._runtime_hygiene()
+
+    async def _probe(self, variant: str, gpu: bool, fresh: bool) -> str:
+        probed = self._image(variant).with_(steps.probe_run(gpu, fresh))
+        code, out, err = await probed.exit_code(), await probed.stdout(), await probed.stderr()
+        return verdict(variant, code, out, err)
+
+    async def _runtime_hygiene(self) -> None:
+        try:
+            await self.build_multistage().with_(steps.runtime_hygiene_run).sync()
+        except dagger.ExecError as err:
+            raise VerificationFailed(
+                f"multistage image failed the runtime hygiene check:\n{err.stdout.strip()}"
+            ) from None
+
+    def _image(self, variant: str) -> dagger.Container:
+        return self.build_single_stage() if variant == "single-stage" else self.build_multistage()
+
+    def _extensions(self) -> dict[str, tuple[GitPin, str]]:
+        """The compiled packages, in build order, with the commit each is built from.
+
+        pytorch3d changes least often, so it is compiled first and stays cached when an
+        extension's commit changes.
+        """
+        extensions: dict[str, tuple[GitPin, str]] = {}
+        if self.pytorch3d:
+            extensions[pins.PYTORCH3D.name] = (pins.PYTORCH3D, pins.PYTORCH3D.commit)
+        extensions[pins.SIMPLE_KNN.name] = (pins.SIMPLE_KNN, self.simple_knn_commit)
+        extensions[pins.RASTERIZER.name] = (pins.RASTERIZER, self.rasterizer_commit)
+        return extensions
 
     def _builder_with_app(self) -> dagger.Container:
         return self.builder().with_(steps.application(self.source))

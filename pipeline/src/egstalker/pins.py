@@ -65,6 +65,9 @@ APP_DIR: Final = "/workspace/egstalker"
 # Everything the pipeline itself puts into an image lives under one folder.
 PIPELINE_DIR: Final = "/opt/egstalker"
 EXTENSIONS_SRC_DIR: Final = "/opt/egstalker/src"
+# What was compiled, for which architectures, from which commits: written by the
+# builder's architecture check, read by the probe.
+MANIFEST: Final = "/opt/egstalker/manifest.json"
 PIP_CACHE_DIR: Final = "/root/.cache/pip"
 # Named after what invalidates it: the Python and CUDA of the base images.
 PIP_CACHE_VOLUME: Final = "egstalker-pip-py310-cu118"

@@ -6,6 +6,7 @@ what changes least often comes first, so that a change re-runs only what follows
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 import dagger
@@ -94,6 +95,50 @@ def compiled_extension(name: str, source: dagger.Directory) -> Step:
         )
 
     return step
+
+
+def architecture_check(commits: Mapping[str, str]) -> Step:
+    """Compare each compiled extension's GPU code with TORCH_CUDA_ARCH_LIST; write the manifest.
+
+    ``commits`` maps each extension package to the commit it was built from. A mismatch
+    fails the build, naming the library and both lists.
+    """
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        args = ["python", program_path("check_archs.py"), "--manifest", pins.MANIFEST]
+        for package, commit in commits.items():
+            args += ["--commit", f"{package}={commit}"]
+        return ctr.with_(with_program("check_archs.py")).with_exec([*args, *commits])
+
+    return step
+
+
+def probe_run(gpu: bool, fresh: bool) -> Step:
+    """Run the in-image probe; its exit code is read by the caller, not by the engine.
+
+    With ``gpu`` the container gets every GPU of the engine and the probe launches kernels;
+    without, it checks what needs no GPU. ``fresh`` forces a new run rather than a cached one.
+    """
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        ctr = ctr.with_(with_program("probe.py"))
+        if gpu:
+            ctr = ctr.experimental_with_all_gp_us()
+        if fresh:
+            ctr = ctr.with_env_variable("EGSTALKER_VERIFY_RUN", str(time.time_ns()))
+        return ctr.with_exec(
+            ["python", program_path("probe.py"), "--mode", "gpu" if gpu else "cpu"],
+            expect=dagger.ReturnType.ANY,
+        )
+
+    return step
+
+
+def runtime_hygiene_run(ctr: dagger.Container) -> dagger.Container:
+    """Run the runtime hygiene check (no compiler, no build leftovers); fails the exec."""
+    return ctr.with_(with_program("check_runtime.py")).with_exec(
+        ["python", program_path("check_runtime.py")]
+    )
 
 
 def application(source: dagger.Directory) -> Step:

@@ -1,0 +1,71 @@
+"""Check that a runtime image holds no compiler and no build leftovers.
+
+    python check_runtime.py [ROOT ...]
+
+Fails when gcc, g++, cc, c++ or nvcc is on PATH, or when a ROOT (default: the
+Python's site-packages, the app and the pipeline's folder) holds object files, ninja
+build files or setuptools build trees, or when a pip cache is left in the image.
+Prints one line per finding and exits 1 if there is any.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import sysconfig
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+COMPILERS = ("gcc", "g++", "cc", "c++", "nvcc")
+LEFTOVER_FILES = ("*.o", "*.obj", ".ninja_log", ".ninja_deps", "build.ninja")
+LEFTOVER_DIRS = ("temp.linux-*",)  # setuptools' build/temp.<platform>-<python>
+DEFAULT_ROOTS = (
+    sysconfig.get_paths()["purelib"],
+    "/workspace/egstalker",
+    "/opt/egstalker",
+)
+PIP_CACHES = ("/root/.cache/pip", "~/.cache/pip")
+
+
+def compilers_on_path(path: str | None = None) -> list[str]:
+    return [f"{name} at {found}" for name in COMPILERS if (found := shutil.which(name, path=path))]
+
+
+def leftovers(roots: Iterable[Path]) -> Iterator[Path]:
+    for root in roots:
+        if not root.exists():
+            continue
+        for pattern in LEFTOVER_FILES:
+            yield from (p for p in root.rglob(pattern) if p.is_file())
+        for pattern in LEFTOVER_DIRS:
+            yield from (p for p in root.rglob(pattern) if p.is_dir())
+
+
+def pip_caches(candidates: Iterable[str] = PIP_CACHES) -> list[Path]:
+    found = {Path(os.path.expanduser(c)) for c in candidates}
+    return sorted(p for p in found if p.is_dir() and any(p.iterdir()))
+
+
+def findings(roots: Iterable[Path], path: str | None = None) -> list[str]:
+    found = [f"compiler on PATH: {c}" for c in compilers_on_path(path)]
+    found += [f"build leftover: {p}" for p in sorted(set(leftovers(roots)))]
+    found += [f"pip cache left in the image: {p}" for p in pip_caches()]
+    return found
+
+
+def main(argv: list[str]) -> int:
+    roots = [Path(r) for r in (argv or DEFAULT_ROOTS)]
+    found = findings(roots)
+    for line in found:
+        print(line)
+    if found:
+        print(f"runtime hygiene check failed: {len(found)} finding(s)", file=sys.stderr)
+        return 1
+    checked = ", ".join(map(str, roots))
+    print(f"runtime hygiene ok: no compiler on PATH, nothing left over in {checked}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,58 @@
+"""The live-engine path: real builds and checks. Skipped, with the reason, without an engine."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagger
+import pytest
+from dagger import dag
+
+from egstalker import Egstalker
+from egstalker.errors import InvalidOption
+
+pytestmark = [pytest.mark.anyio, pytest.mark.engine]
+
+ARCH = os.environ.get("EGSTALKER_TEST_ARCH", "8.6")
+
+
+@pytest.fixture
+async def connected():
+    async with dagger.connection():
+        yield
+
+
+async def test_runtime_image_runs_the_app_and_has_no_compiler(connected) -> None:
+    image = (await Egstalker.create(arch=ARCH, pytorch3d=False)).build_multistage()
+    help_text = await image.with_exec(["python", "train.py", "--help"]).stdout()
+    assert "--configs" in help_text
+    tools = await image.with_exec(
+        ["sh", "-c", "for t in gcc g++ cc nvcc; do command -v $t; done; true"]
+    ).stdout()
+    assert tools.strip() == ""
+    manifest = json.loads(await image.file("/opt/egstalker/manifest.json").contents())
+    assert manifest["arch_list"] == ARCH
+    assert await image.label("io.egstalker.cuda-arch-list") == ARCH
+
+
+async def test_checks_pass(connected) -> None:
+    egs = await Egstalker.create(arch=ARCH, pytorch3d=False)
+    await egs.probe_without_gpu()
+    await egs.runtime_hygiene()
+
+
+async def test_a_tree_that_is_not_egstalker_is_refused(connected, tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("not the app")
+    with pytest.raises(InvalidOption, match="not an EGSTalker checkout"):
+        await Egstalker.create(source=dag.host().directory(str(tmp_path)))
+
+
+@pytest.mark.gpu
+async def test_gpu_verification_launches_kernels(connected) -> None:
+    egs = await Egstalker.create(arch=ARCH, pytorch3d=False)
+    report = json.loads(await egs.verify("multistage", gpu=True))
+    statuses = {c["name"]: c["status"] for c in report["checks"]}
+    assert statuses["simple_knn kernel"] == "passed"
+    assert statuses["rasterizer kernels"] == "passed"
