@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Self
 
 import anyio
@@ -10,9 +11,11 @@ import dagger
 from dagger import Doc, check, dag, field, function, object_type
 
 from egstalker import pins, steps
-from egstalker.archs import DEFAULT_ARCH_LIST, resolve_arch_list
-from egstalker.options import check_app_entries, check_commit, check_image_ref, check_max_jobs
+from egstalker.archs import DEFAULT_ARCH_LIST
+from egstalker.options import check_app_entries, checked_settings
 from egstalker.pins import GitPin
+from egstalker.registry import check_credentials, publish_refs, registry_host
+from egstalker.report import ImageReport, render_json, render_text
 from egstalker.sources import git_tree
 from egstalker.verification import VARIANTS, VerificationFailed, check_variant, verdict
 
@@ -68,26 +71,20 @@ class Egstalker:
         ] = True,
     ) -> Self:
         """Set the build options; each is checked before any container is built."""
-        arch_list = resolve_arch_list(arch)
-        checked = {
-            "max_jobs": check_max_jobs(max_jobs),
-            "devel_image": check_image_ref("devel-image", devel_image),
-            "runtime_image": check_image_ref("runtime-image", runtime_image),
-            "rasterizer_commit": check_commit("rasterizer-commit", rasterizer_commit),
-            "simple_knn_commit": check_commit("simple-knn-commit", simple_knn_commit),
-        }
+        settings = checked_settings(
+            arch=arch,
+            max_jobs=max_jobs,
+            devel_image=devel_image,
+            runtime_image=runtime_image,
+            rasterizer_commit=rasterizer_commit,
+            simple_knn_commit=simple_knn_commit,
+        )
         if source is None:
             source, revision = git_tree(pins.APP), pins.APP.commit
         else:
             check_app_entries(await source.entries())
             revision = LOCAL_REVISION
-        return cls(
-            arch_list=arch_list,
-            pytorch3d=pytorch3d,
-            source=source,
-            source_revision=revision,
-            **checked,
-        )
+        return cls(pytorch3d=pytorch3d, source=source, source_revision=revision, **settings)
 
     @function
     def builder(self) -> dagger.Container:
@@ -111,9 +108,7 @@ class Egstalker:
     @function
     def build_single_stage(self) -> dagger.Container:
         """The builder with the app in place: big, keeps the compilers for development."""
-        return self._builder_with_app().with_(
-            steps.labels(self._labels("single-stage", self.devel_image))
-        )
+        return self._builder_with_app().with_(steps.labels(self._labels("single-stage")))
 
     @function
     def build_multistage(self) -> dagger.Container:
@@ -126,7 +121,7 @@ class Egstalker:
             .with_directory(pins.CONDA_DIR, single_stage.directory(pins.CONDA_DIR))
             .with_file(pins.MANIFEST, single_stage.file(pins.MANIFEST))
             .with_(steps.application(single_stage.directory(pins.APP_DIR)))
-            .with_(steps.labels(self._labels("multistage", self.runtime_image)))
+            .with_(steps.labels(self._labels("multistage")))
         )
 
     @function(cache="never")
@@ -184,6 +179,76 @@ class Egstalker:
         """Check: the multistage image has no compiler on PATH and no build leftovers."""
         await self._runtime_hygiene()
 
+    @function
+    async def report(self) -> dagger.Directory:
+        """Build both images and report their sizes and build times (report.txt, report.json).
+
+        Sizes are those of the exported OCI tarballs.
+        """
+        images = await self._measure()
+        return (
+            dag.directory()
+            .with_new_file("report.txt", render_text(images))
+            .with_new_file("report.json", render_json(images))
+        )
+
+    @function
+    async def export_all(self) -> dagger.Directory:
+        """Both images as OCI tarballs (egstalker-<variant>.tar) with the report beside them."""
+        exported = dag.directory().with_directory(".", await self.report())
+        for variant in VARIANTS:
+            exported = exported.with_file(
+                f"egstalker-{variant}.tar", self._image(variant).as_tarball()
+            )
+        return exported
+
+    @function
+    async def publish(
+        self,
+        address: Annotated[str, Doc("Repository to push to, without tag: ghcr.io/me/egstalker")],
+        tag: Annotated[
+            str, Doc("Tag of the runtime image; the single-stage image gets TAG-single-stage")
+        ] = "latest",
+        username: Annotated[str | None, Doc("Registry user; with --password")] = None,
+        password: Annotated[
+            dagger.Secret | None, Doc("Registry password or token, e.g. env:REGISTRY_TOKEN")
+        ] = None,
+    ) -> str:
+        """Push both images and return their references with digests, one a line."""
+        refs = publish_refs(address, tag)
+        check_credentials(username, password is not None)
+        published: dict[str, str] = {}
+
+        async def push(variant: str) -> None:
+            image = self._image(variant)
+            if username and password is not None:
+                image = image.with_registry_auth(registry_host(address), username, password)
+            published[variant] = await image.publish(refs[variant])
+
+        async with anyio.create_task_group() as group:
+            for variant in VARIANTS:
+                group.start_soon(push, variant)
+        return "\n".join(f"{variant}: {published[variant]}" for variant in VARIANTS)
+
+    async def _measure(self) -> list[ImageReport]:
+        measured: dict[str, ImageReport] = {}
+
+        async def one(variant: str) -> None:
+            started = time.monotonic()
+            size = await self._image(variant).as_tarball().size()
+            measured[variant] = ImageReport(
+                variant=variant,
+                size_bytes=size,
+                build_seconds=time.monotonic() - started,
+                arch_list=self.arch_list,
+                base_image=self._base_image(variant),
+            )
+
+        async with anyio.create_task_group() as group:
+            for variant in VARIANTS:
+                group.start_soon(one, variant)
+        return [measured[v] for v in VARIANTS]
+
     async def _probe(self, variant: str, gpu: bool, fresh: bool) -> str:
         probed = self._image(variant).with_(steps.probe_run(gpu, fresh))
         code, out, err = await probed.exit_code(), await probed.stdout(), await probed.stderr()
@@ -216,12 +281,15 @@ class Egstalker:
     def _builder_with_app(self) -> dagger.Container:
         return self.builder().with_(steps.application(self.source))
 
-    def _labels(self, variant: str, base_image: str) -> dict[str, str]:
+    def _base_image(self, variant: str) -> str:
+        return self.devel_image if variant == "single-stage" else self.runtime_image
+
+    def _labels(self, variant: str) -> dict[str, str]:
         return {
             "org.opencontainers.image.title": f"egstalker ({variant})",
             "org.opencontainers.image.source": pins.APP.url,
             "org.opencontainers.image.revision": self.source_revision,
-            "org.opencontainers.image.base.name": base_image,
+            "org.opencontainers.image.base.name": self._base_image(variant),
             "io.egstalker.variant": variant,
             "io.egstalker.cuda-arch-list": self.arch_list,
             "io.egstalker.devel-image": self.devel_image,

@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
+from egstalker import pins
+from egstalker.archs import resolve_arch_list
 from egstalker.errors import InvalidOption
 
 MAX_JOBS_LIMIT: Final = 256
@@ -73,3 +75,23 @@ def check_app_entries(entries: Iterable[str]) -> None:
             f"it is not an EGSTalker checkout: {', '.join(missing)} missing at its top level; "
             "pass the repository root, or leave --source out to use the pinned commit",
         )
+
+
+def checked_settings(
+    *,
+    arch: str,
+    max_jobs: int | None,
+    devel_image: str = pins.DEVEL_IMAGE,
+    runtime_image: str = pins.RUNTIME_IMAGE,
+    rasterizer_commit: str = pins.RASTERIZER.commit,
+    simple_knn_commit: str = pins.SIMPLE_KNN.commit,
+) -> dict[str, str | int | None]:
+    """Every option that needs no engine, checked; keys are the pipeline's field names."""
+    return {
+        "arch_list": resolve_arch_list(arch),
+        "max_jobs": check_max_jobs(max_jobs),
+        "devel_image": check_image_ref("devel-image", devel_image),
+        "runtime_image": check_image_ref("runtime-image", runtime_image),
+        "rasterizer_commit": check_commit("rasterizer-commit", rasterizer_commit),
+        "simple_knn_commit": check_commit("simple-knn-commit", simple_knn_commit),
+    }

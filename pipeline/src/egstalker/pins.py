@@ -42,6 +42,9 @@ PYTORCH3D: Final = GitPin(
     "2f11ddc5ee7d6bd56f2fb6744a16776fab6536f7",
 )
 
+# The Dagger engine and CLI this module is written for (dagger.json's engineVersion).
+DAGGER_VERSION: Final = "0.21.11"
+
 DEVEL_IMAGE: Final = "pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel"
 RUNTIME_IMAGE: Final = "pytorch/pytorch:2.1.2-cuda11.8-cudnn8-runtime"
 

@@ -1,0 +1,268 @@
+"""The local dev loop: `egstalker build|verify|report|arch|doctor|shell`.
+
+It runs the same pipeline as `dagger call`, through dagger-io's client mode (which fetches
+the pinned Dagger CLI itself). Expected problems become one line and exit code 2; a
+failed build step or verification is one message and exit code 1. Never imported by
+the Dagger module.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import click
+import dagger
+from dagger import dag
+
+from egstalker.archs import DEFAULT_ARCH_LIST, resolve_arch_list
+from egstalker.errors import InvalidOption
+from egstalker.hostcheck import check_dagger_cli, doctor, engine_problem
+from egstalker.main import Egstalker
+from egstalker.options import checked_settings
+from egstalker.verification import VARIANTS, VerificationFailed
+
+T = TypeVar("T")
+STDERR_LINES = 15
+
+
+class UsageProblem(click.ClickException):
+    """Something the user can fix before anything runs: exit code 2."""
+
+    exit_code = 2
+
+
+class RunFailed(click.ClickException):
+    """A build step or a verification failed: exit code 1."""
+
+
+def exec_failure(err: dagger.ExecError) -> str:
+    tail = "\n".join(err.stderr.strip().splitlines()[-STDERR_LINES:])
+    return f"step `{' '.join(err.command)}` exited with {err.exit_code}:\n{tail}"
+
+
+def run_pipeline(work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` against an engine, turning every expected failure into one message."""
+    if problem := engine_problem():
+        raise UsageProblem(problem)
+
+    async def connected() -> T:
+        async with dagger.connection(dagger.Config(log_output=sys.stderr)):
+            return await work()
+
+    try:
+        return anyio.run(connected)
+    except InvalidOption as err:
+        raise UsageProblem(str(err)) from None
+    except dagger.ProvisionError as err:
+        raise UsageProblem(f"could not start the Dagger engine: {err}") from None
+    except dagger.ClientConnectionError as err:
+        raise UsageProblem(f"could not reach the Dagger engine: {err}") from None
+    except dagger.ExecError as err:
+        raise RunFailed(exec_failure(err)) from None
+    except VerificationFailed as err:
+        raise RunFailed(str(err)) from None
+    except dagger.QueryError as err:
+        raise RunFailed(str(err)) from None
+
+
+def pipeline_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The build options every engine command takes, checked before any engine work."""
+
+    @click.option(
+        "--arch",
+        default=DEFAULT_ARCH_LIST,
+        show_default=True,
+        help="CUDA architectures ('8.0;8.6', '8.6+PTX'), GPU names ('a100,a10') or 'portable'.",
+    )
+    @click.option(
+        "--max-jobs",
+        type=int,
+        default=None,
+        help="Parallel compile jobs [default: from the builder].",
+    )
+    @click.option(
+        "--source",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        default=None,
+        help="Local EGSTalker checkout [default: the pinned public commit].",
+    )
+    @click.option(
+        "--pytorch3d/--no-pytorch3d", default=True, show_default=True, help="Compile pytorch3d."
+    )
+    @functools.wraps(command)
+    def wrapper(
+        arch: str, max_jobs: int | None, source: Path | None, pytorch3d: bool, **kwargs: Any
+    ) -> Any:
+        try:
+            checked_settings(arch=arch, max_jobs=max_jobs)
+        except InvalidOption as err:
+            raise UsageProblem(str(err)) from None
+
+        async def create() -> Egstalker:
+            directory = dag.host().directory(str(source.resolve())) if source else None
+            return await Egstalker.create(
+                source=directory, arch=arch, max_jobs=max_jobs, pytorch3d=pytorch3d
+            )
+
+        return command(create=create, **kwargs)
+
+    return wrapper
+
+
+def chosen(variant: str) -> tuple[str, ...]:
+    return VARIANTS if variant == "all" else (variant,)
+
+
+variant_option = click.option(
+    "--variant",
+    type=click.Choice([*VARIANTS, "all"]),
+    default="all",
+    show_default=True,
+    help="Which image(s).",
+)
+
+
+@click.group()
+@click.version_option(package_name="egstalker")
+def main() -> None:
+    """Build, export and verify EGSTalker's GPU container images with Dagger."""
+
+
+@main.command()
+@pipeline_options
+@variant_option
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build"),
+    show_default=True,
+    help="Directory for the tarballs.",
+)
+def build(create: Callable[[], Awaitable[Egstalker]], variant: str, output: Path) -> None:
+    """Build the images concurrently and export them as OCI tarballs."""
+    output.mkdir(parents=True, exist_ok=True)
+
+    async def work() -> None:
+        egs = await create()
+        images = {"single-stage": egs.build_single_stage(), "multistage": egs.build_multistage()}
+
+        async def export(name: str) -> None:
+            started = time.monotonic()
+            click.echo(f"building {name} for {egs.arch_list} ...", err=True)
+            path = await images[name].export(str(output / f"egstalker-{name}.tar"))
+            click.echo(f"{name}: {path} ({time.monotonic() - started:.0f} s)")
+
+        async with anyio.create_task_group() as group:
+            for name in chosen(variant):
+                group.start_soon(export, name)
+
+    run_pipeline(work)
+
+
+@main.command()
+@pipeline_options
+@variant_option
+@click.option("--gpu/--no-gpu", default=False, show_default=True, help="Launch kernels on the GPU.")
+def verify(create: Callable[[], Awaitable[Egstalker]], variant: str, gpu: bool) -> None:
+    """Verify the images: imports, manifest, hygiene and, with --gpu, real kernels."""
+
+    async def work() -> str:
+        egs = await create()
+        if variant == "all":
+            return await egs.verify_all(gpu)
+        return await egs.verify(variant, gpu)
+
+    click.echo(run_pipeline(work))
+
+
+@main.command()
+@pipeline_options
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build"),
+    show_default=True,
+    help="Directory for report.txt and report.json.",
+)
+def report(create: Callable[[], Awaitable[Egstalker]], output: Path) -> None:
+    """Build both images and report their sizes and build times (text table and JSON)."""
+
+    async def work() -> None:
+        await (await (await create()).report()).export(str(output))
+
+    run_pipeline(work)
+    click.echo((output / "report.txt").read_text(), nl=False)
+
+
+@main.command()
+@click.argument("gpus", nargs=-1)
+def arch(gpus: tuple[str, ...]) -> None:
+    """Print the architecture list for GPU names, or for this machine's GPUs (nvidia-smi)."""
+    try:
+        value = ",".join(gpus) if gpus else ";".join(local_capabilities())
+        click.echo(resolve_arch_list(value))
+    except InvalidOption as err:
+        raise UsageProblem(str(err)) from None
+
+
+def local_capabilities() -> list[str]:
+    """Compute capabilities of this machine's GPUs, as nvidia-smi reports them."""
+    if shutil.which("nvidia-smi") is None:
+        raise UsageProblem(
+            "nvidia-smi not found (no NVIDIA driver here): name the GPUs instead, "
+            "e.g. `egstalker arch a10 h100`"
+        )
+    result = subprocess.run(
+        ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    capabilities = sorted({line.strip() for line in result.stdout.splitlines() if line.strip()})
+    if result.returncode != 0 or not capabilities:
+        reason = (result.stderr or result.stdout).strip() or "no GPU listed"
+        raise UsageProblem(f"nvidia-smi could not list the GPUs: {reason}")
+    return capabilities
+
+
+@main.command(name="doctor")
+def doctor_command() -> None:
+    """Check Docker, the Dagger CLI, GPU support and disk, and say what to fix."""
+    findings = doctor()
+    for finding in findings:
+        mark = "ok" if finding.ok else ("missing" if finding.required else "optional")
+        click.echo(f"{mark:>8}  {finding.name}: {finding.detail}")
+    if any(not f.ok and f.required for f in findings):
+        raise UsageProblem("fix the lines marked 'missing' above")
+
+
+@main.command()
+@click.option("--arch", default=DEFAULT_ARCH_LIST, show_default=True, help="CUDA architectures.")
+@click.option(
+    "--source",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Local EGSTalker checkout [default: the pinned public commit].",
+)
+def shell(arch: str, source: Path | None) -> None:
+    """Open a terminal in the builder with the app in place (needs the Dagger CLI)."""
+    try:
+        resolve_arch_list(arch)
+    except InvalidOption as err:
+        raise UsageProblem(str(err)) from None
+    if not (cli := check_dagger_cli()).ok:
+        raise UsageProblem(cli.detail)
+    command = ["dagger", "call", "--arch", arch]
+    if source:
+        command += ["--source", str(source)]
+    sys.exit(subprocess.run([*command, "build-single-stage", "terminal"], check=False).returncode)
