@@ -20,7 +20,8 @@ CHECK_ARCHS = "/opt/egstalker/programs/check_archs.py"
 PROBE = "/opt/egstalker/programs/probe.py"
 REQUIREMENTS = "/opt/egstalker/requirements/requirements.txt"
 CONSTRAINTS = "/opt/egstalker/requirements/constraints.txt"
-PIP_INSTALL = ["pip", "install", "-r", REQUIREMENTS, "-c", CONSTRAINTS]
+BASE_PACKAGES = "/opt/egstalker/requirements/base-packages.txt"
+PIP_INSTALL = ["pip", "install", "-r", REQUIREMENTS, "-c", CONSTRAINTS, "-c", BASE_PACKAGES]
 COMPILERS = {"gcc", "g++", "cc", "c++", "nvcc", "build-essential", "clang"}
 
 
@@ -49,7 +50,7 @@ async def test_builder_starts_from_the_devel_base_and_installs_build_tools() -> 
     builder = (await pipeline()).builder()
     assert calls(builder)[1] == Call("Container", "from", {"address": pins.DEVEL_IMAGE})
     apt = [a for a in execs(builder) if a[:2] == ["sh", APT_INSTALL]]
-    assert apt == [["sh", APT_INSTALL, "git", "ninja-build", "libglm-dev"]]
+    assert apt == [["sh", APT_INSTALL, "ccache", "git", "ninja-build", "libglm-dev"]]
 
 
 async def test_python_dependencies_in_one_install_under_constraints_with_a_pip_cache() -> None:
@@ -61,9 +62,35 @@ async def test_python_dependencies_in_one_install_under_constraints_with_a_pip_c
     constraints = files[CONSTRAINTS]
     for pin in ("torch==2.1.2", "torchvision==0.16.2", "torchaudio==2.1.2", "numpy<2"):
         assert pin in constraints.splitlines()
-    (cache,) = named(builder, "withMountedCache")
-    assert cache.args["path"] == "/root/.cache/pip"
-    assert calls(cache.args["cache"])[-1].args == {"key": "egstalker-pip-py310-cu118"}
+    caches = {
+        c.args["path"]: calls(c.args["cache"])[-1].args for c in named(builder, "withMountedCache")
+    }
+    assert caches["/root/.cache/pip"] == {"key": "egstalker-pip-py310-cu118"}
+
+
+async def test_the_base_environment_is_frozen_before_the_install() -> None:
+    builder = (await pipeline()).builder()
+    chain = calls(builder)
+    freeze = next(
+        c for c in chain if c.name == "withExec" and c.args["args"][:2] == ["pip", "list"]
+    )
+    assert freeze.args["args"] == ["pip", "list", "--format=freeze"]
+    assert freeze.args["redirectStdout"] == BASE_PACKAGES  # every base package, pinned
+    install = next(c for c in chain if c.name == "withExec" and c.args["args"] == PIP_INSTALL)
+    assert chain.index(freeze) < chain.index(install)
+
+
+async def test_compilers_share_a_persistent_ccache() -> None:
+    builder = (await pipeline()).builder()
+    caches = {
+        c.args["path"]: calls(c.args["cache"])[-1].args for c in named(builder, "withMountedCache")
+    }
+    assert caches["/root/.cache/ccache"] == {"key": "egstalker-ccache-cu118-gcc11"}
+    for args in compile_steps(builder):
+        assert args[-2:] == ["--ccache-dir", "/root/.cache/ccache"]
+    files = {c.args["path"] for c in named(builder, "withNewFile")}
+    assert "/opt/egstalker/programs/nvcc_ccache.py" in files
+    assert "ccache" in pins.BUILD_APT_PACKAGES
 
 
 async def test_requirements_cover_what_earlier_images_missed() -> None:
@@ -144,10 +171,28 @@ async def test_multistage_copies_conda_and_app_from_the_shared_builder() -> None
     copied = {c.args["path"]: c.args["source"] for c in named(runtime, "withDirectory")}
     assert set(copied) == {"/opt/conda", "/workspace/egstalker"}
     builder_plan = render(egs.builder())
-    for path, source in copied.items():
-        source_calls = calls(source)
-        assert source_calls[-1] == Call("Container", "directory", {"path": path})
-        assert render(source)[: len(builder_plan)] == builder_plan  # one builder chain serves both
+    app = copied["/workspace/egstalker"]
+    assert calls(app)[-1] == Call("Container", "directory", {"path": "/workspace/egstalker"})
+    assert render(app)[: len(builder_plan)] == builder_plan  # one builder chain serves both
+
+
+async def test_runtime_takes_only_what_the_builder_added_to_conda() -> None:
+    egs = await pipeline()
+    runtime = egs.build_multistage()
+    (conda,) = [c for c in named(runtime, "withDirectory") if c.args["path"] == "/opt/conda"]
+    delta = calls(conda.args["source"])
+    # the devel base's own /opt/conda ...
+    assert delta[:3] == [
+        Call("Query", "container", {}),
+        Call("Container", "from", {"address": pins.DEVEL_IMAGE}),
+        Call("Container", "directory", {"path": "/opt/conda"}),
+    ]
+    # ... diffed against the builder's: the delta holds no file of the base
+    assert delta[-1].name == "diff"
+    upper = delta[-1].args["other"]
+    assert calls(upper)[-1] == Call("Container", "directory", {"path": "/opt/conda"})
+    assert render(upper)[:-1] == render(egs.builder())
+    assert len(delta) == 4  # never the builder's whole /opt/conda
     assert named(runtime, "withWorkdir")[-1].args == {"path": "/workspace/egstalker"}
     assert env(runtime)["PYTHONPATH"] == "/workspace/egstalker/scene/KAN"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,16 +26,40 @@ setup(name="fake_extension", version="0.1", py_modules=["fake_extension"])
 
 
 @pytest.mark.parametrize(
-    ("cpus", "memory", "jobs"),
+    ("cpus", "memory", "targets", "max_jobs", "settings"),
     [
-        (16, 128 * GIB, 16),  # enough memory: one job a core
-        (16, 24 * GIB, 8),  # memory-bound: ~3 GB a job
-        (2, 24 * GIB, 2),
-        (8, 2 * GIB, 1),  # never fewer than one
+        (16, 128 * GIB, 1, None, (16, 1)),  # one architecture: one job a core
+        (16, 24 * GIB, 1, None, (8, 1)),  # memory-bound: ~3 GB a compile
+        (16, 128 * GIB, 5, None, (3, 5)),  # five architectures side by side in each nvcc
+        (2, 24 * GIB, 5, None, (1, 2)),  # CI's two cores: both used by nvcc's threads
+        (8, 2 * GIB, 5, None, (1, 1)),  # never fewer than one of each
+        (16, 128 * GIB, 5, 8, (8, 2)),  # an explicit MAX_JOBS wins; threads fill the rest
+        (16, 128 * GIB, 2, 16, (16, 1)),
     ],
 )
-def test_parallel_jobs(cpus: int, memory: int, jobs: int) -> None:
-    assert build_extension.parallel_jobs(cpus, memory) == jobs
+def test_parallel_settings(
+    cpus: int, memory: int, targets: int, max_jobs: int | None, settings: tuple[int, int]
+) -> None:
+    assert build_extension.parallel_settings(cpus, memory, targets, max_jobs) == settings
+
+
+@pytest.mark.parametrize(
+    ("arch_list", "targets"), [("8.6", 1), ("8.0;8.6", 2), ("8.6+PTX", 2), ("7.5 8.0;8.6+PTX", 4)]
+)
+def test_code_targets_follow_torch(arch_list: str, targets: int) -> None:
+    assert build_extension.code_targets(arch_list) == targets
+
+
+def test_nvcc_threads_are_passed_as_one_token() -> None:
+    env = build_extension.build_environment(
+        {"TORCH_CUDA_ARCH_LIST": "7.5;8.0;8.6;8.9;9.0", "NVCC_APPEND_FLAGS": "-lineinfo"},
+        cpus=16,
+        memory_bytes=128 * GIB,
+    )
+    assert env["MAX_JOBS"] == "3"
+    assert env["NVCC_APPEND_FLAGS"] == "-lineinfo --threads=5"
+    one = build_extension.build_environment({"TORCH_CUDA_ARCH_LIST": "8.6"}, 16, 128 * GIB)
+    assert "NVCC_APPEND_FLAGS" not in one
 
 
 def test_available_memory_honours_a_cgroup_limit(tmp_path: Path) -> None:
@@ -51,6 +76,20 @@ def test_available_memory_honours_a_cgroup_limit(tmp_path: Path) -> None:
 def test_an_explicit_max_jobs_wins() -> None:
     env = build_extension.build_environment({"TORCH_CUDA_ARCH_LIST": "8.6", "MAX_JOBS": "3"})
     assert env["MAX_JOBS"] == "3"
+
+
+def test_ccache_routes_nvcc_through_the_wrapper(tmp_path: Path) -> None:
+    if shutil.which("ccache") is None:
+        pytest.skip("ccache is not installed")
+    env = build_extension.with_ccache(dict(os.environ), tmp_path)
+    assert env["CCACHE_DIR"] == str(tmp_path)
+    assert env["PYTORCH_NVCC"].endswith("programs/nvcc_ccache.py")
+    assert env["EGSTALKER_NVCC"].endswith("nvcc")
+
+
+def test_ccache_must_be_installed_when_asked_for(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="ccache is not installed"):
+        build_extension.with_ccache({"PATH": str(tmp_path)}, tmp_path)
 
 
 def test_max_jobs_is_chosen_when_missing() -> None:
@@ -78,7 +117,7 @@ def test_refuses_to_build_without_an_arch_list(programs_dir: Path, tmp_path: Pat
 def test_usage_error(programs_dir: Path) -> None:
     result = run(programs_dir, env=dict(os.environ))
     assert result.returncode == 2
-    assert "usage: python build_extension.py NAME SOURCE_DIR" in result.stderr
+    assert "usage: build_extension.py [-h] [--ccache-dir CCACHE_DIR] name source" in result.stderr
 
 
 def test_builds_with_the_image_python_and_passes_the_settings(

@@ -112,13 +112,17 @@ class Egstalker:
 
     @function
     def build_multistage(self) -> dagger.Container:
-        """The runtime image: runtime base, the builder's /opt/conda and the app; no compilers."""
+        """The runtime image: runtime base, what the builder added to /opt/conda, the app.
+
+        No compilers. Both bases hold the same conda environment and the builder replaces
+        none of its packages, so only the builder's additions are copied.
+        """
         single_stage = self._builder_with_app()
         return (
             dag.container()
             .from_(self.runtime_image)
             .with_(steps.apt_install(pins.RUNTIME_APT_PACKAGES))
-            .with_directory(pins.CONDA_DIR, single_stage.directory(pins.CONDA_DIR))
+            .with_directory(pins.CONDA_DIR, self._conda_delta())
             .with_file(pins.MANIFEST, single_stage.file(pins.MANIFEST))
             .with_(steps.application(single_stage.directory(pins.APP_DIR)))
             .with_(steps.labels(self._labels("multistage")))
@@ -277,6 +281,23 @@ class Egstalker:
         extensions[pins.SIMPLE_KNN.name] = (pins.SIMPLE_KNN, self.simple_knn_commit)
         extensions[pins.RASTERIZER.name] = (pins.RASTERIZER, self.rasterizer_commit)
         return extensions
+
+    @function
+    async def size_breakdown(self) -> str:
+        """What each package and compiled extension adds to the runtime image, largest first."""
+        return await (
+            dag.container()
+            .from_(self.runtime_image)
+            .with_mounted_directory("/delta", self._conda_delta())
+            .with_(steps.with_program("size_breakdown.py"))
+            .with_exec(["python", steps.program_path("size_breakdown.py"), "/delta"])
+            .stdout()
+        )
+
+    def _conda_delta(self) -> dagger.Directory:
+        """The files the builder added to (or changed in) the devel base's /opt/conda."""
+        base = dag.container().from_(self.devel_image).directory(pins.CONDA_DIR)
+        return base.diff(self.builder().directory(pins.CONDA_DIR))
 
     def _builder_with_app(self) -> dagger.Container:
         return self.builder().with_(steps.application(self.source))

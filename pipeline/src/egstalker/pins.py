@@ -48,8 +48,9 @@ DAGGER_VERSION: Final = "0.21.11"
 DEVEL_IMAGE: Final = "pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel"
 RUNTIME_IMAGE: Final = "pytorch/pytorch:2.1.2-cuda11.8-cudnn8-runtime"
 
-# The builder compiles; glm headers back up the rasterizer's own glm submodule.
-BUILD_APT_PACKAGES: Final = ("git", "ninja-build", "libglm-dev")
+# The builder compiles (ccache keeps its results across builds); glm headers back up
+# the rasterizer's own glm submodule.
+BUILD_APT_PACKAGES: Final = ("ccache", "git", "ninja-build", "libglm-dev")
 # What the app needs at run time: ffmpeg for imageio/render, GL/EGL for open3d,
 # X libraries for opencv's highgui, OpenMP for open3d and scikit-learn.
 RUNTIME_APT_PACKAGES: Final = (
@@ -72,8 +73,11 @@ EXTENSIONS_SRC_DIR: Final = "/opt/egstalker/src"
 # builder's architecture check, read by the probe.
 MANIFEST: Final = "/opt/egstalker/manifest.json"
 PIP_CACHE_DIR: Final = "/root/.cache/pip"
-# Named after what invalidates it: the Python and CUDA of the base images.
+CCACHE_DIR: Final = "/root/.cache/ccache"
+# Cache volumes are named after what invalidates them: the base images' Python and CUDA,
+# and the compilers (CUDA 11.8's nvcc, Ubuntu 22.04's gcc 11).
 PIP_CACHE_VOLUME: Final = "egstalker-pip-py310-cu118"
+CCACHE_VOLUME: Final = "egstalker-ccache-cu118-gcc11"
 
 # Left out of the app tree copied into the images: VCS data, demo videos, debug dumps.
 APP_EXCLUDE: Final = (

@@ -19,6 +19,7 @@ Step = Callable[[dagger.Container], dagger.Container]
 
 PROGRAMS_DIR = f"{pins.PIPELINE_DIR}/programs"
 REQUIREMENTS_DIR = f"{pins.PIPELINE_DIR}/requirements"
+BASE_PACKAGES = f"{REQUIREMENTS_DIR}/base-packages.txt"
 
 
 def program_path(name: str) -> str:
@@ -47,18 +48,22 @@ def apt_install(packages: Sequence[str]) -> Step:
 
 
 def python_dependencies(ctr: dagger.Container) -> dagger.Container:
-    """One pip install of the app's pinned requirements, the base's torch held by constraints.
+    """One pip install of the app's pinned requirements that replaces nothing of the base.
 
-    It depends on the two requirement files only, so it sits before anything that
-    changes with the architecture list or the app's source.
+    Every package of the base environment is frozen at its version (``pip list`` of the
+    base, as constraints), on top of the explicit torch/numpy constraints: the builder
+    then only adds to /opt/conda, so the runtime image can take just what it added.
+    It depends on the requirement files only, so it sits before anything that changes
+    with the architecture list or the app's source.
     """
     requirements = f"{REQUIREMENTS_DIR}/requirements.txt"
     constraints = f"{REQUIREMENTS_DIR}/constraints.txt"
     return (
         ctr.with_new_file(requirements, asset_text("data/requirements.txt"))
         .with_new_file(constraints, asset_text("data/constraints.txt"))
+        .with_exec(["pip", "list", "--format=freeze"], redirect_stdout=BASE_PACKAGES)
         .with_mounted_cache(pins.PIP_CACHE_DIR, dag.cache_volume(pins.PIP_CACHE_VOLUME))
-        .with_exec(["pip", "install", "-r", requirements, "-c", constraints])
+        .with_exec(["pip", "install", "-r", requirements, "-c", constraints, "-c", BASE_PACKAGES])
     )
 
 
@@ -83,15 +88,19 @@ def compiled_extension(name: str, source: dagger.Directory) -> Step:
     """Compile and install one CUDA extension from its own source tree.
 
     The source is mounted, not copied: neither it nor its build tree reaches the image;
-    only the installed package in site-packages does.
+    only the installed package in site-packages does. gcc and nvcc go through ccache,
+    whose cache volume outlives the build, so a re-run recompiles only changed files.
     """
     mount = f"{pins.EXTENSIONS_SRC_DIR}/{name}"
+    build = ["python", program_path("build_extension.py"), name, mount]
 
     def step(ctr: dagger.Container) -> dagger.Container:
         return (
             ctr.with_(with_program("build_extension.py"))
+            .with_(with_program("nvcc_ccache.py"))
+            .with_mounted_cache(pins.CCACHE_DIR, dag.cache_volume(pins.CCACHE_VOLUME))
             .with_mounted_directory(mount, source.filter(exclude=list(pins.EXTENSION_EXCLUDE)))
-            .with_exec(["python", program_path("build_extension.py"), name, mount])
+            .with_exec([*build, "--ccache-dir", pins.CCACHE_DIR])
         )
 
     return step

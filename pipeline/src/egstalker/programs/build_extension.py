@@ -1,27 +1,47 @@
-"""Compile and install one of EGSTalker's CUDA extensions inside the devel builder.
+"""Compile and install one CUDA extension (e.g. simple_knn) inside the devel builder.
 
-Usage: python build_extension.py NAME SOURCE_DIR
+Usage: python build_extension.py NAME SOURCE_DIR [--ccache-dir DIR]
 
 TORCH_CUDA_ARCH_LIST must be set: with no GPU visible (any container build) torch's
-builder crashes on an empty list. MAX_JOBS is used when set; otherwise it is chosen
-here from the cores and memory the builder has, about 3 GB per nvcc job. The install
-uses the image's torch (no build isolation) and installs no dependencies.
+builder crashes on an empty list. The parallelism fills the builder's cores and memory:
+nvcc compiles the architectures of one file side by side (``--threads``, passed through
+NVCC_APPEND_FLAGS) and ninja runs MAX_JOBS such compilers, at about 3 GB of memory per
+architecture being compiled. An explicit MAX_JOBS wins. With --ccache-dir, gcc and nvcc
+go through ccache (nvcc by way of nvcc_ccache.py), so a rebuild recompiles only what
+changed. The install uses the
+image's torch (no build isolation) and installs no dependencies.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 GIB = 1024**3
-MEMORY_PER_JOB = 3 * GIB
+MEMORY_PER_COMPILE = 3 * GIB
+CCACHE_COMPILER_LINKS = Path("/usr/lib/ccache")  # Debian/Ubuntu: gcc, g++, cc, c++ -> ccache
 
 
-def parallel_jobs(cpus: int, memory_bytes: int) -> int:
-    """As many jobs as there are cores, but no more than memory holds at ~3 GB each."""
-    return max(1, min(cpus, memory_bytes // MEMORY_PER_JOB))
+def code_targets(arch_list: str) -> int:
+    """How many -gencode targets torch derives: one per entry, one more for each +PTX."""
+    entries = [e for e in re.split(r"[;\s]+", arch_list.strip()) if e]
+    return len(entries) + sum(e.endswith("+PTX") for e in entries)
+
+
+def parallel_settings(
+    cpus: int, memory_bytes: int, targets: int, max_jobs: int | None = None
+) -> tuple[int, int]:
+    """(ninja jobs, nvcc threads per job) so that jobs x threads fits cores and memory."""
+    slots = max(1, min(cpus, memory_bytes // MEMORY_PER_COMPILE))
+    if max_jobs is not None:
+        return max_jobs, max(1, min(targets, slots // max_jobs))
+    threads = max(1, min(targets, slots))
+    return max(1, slots // threads), threads
 
 
 def available_cpus() -> int:
@@ -44,34 +64,75 @@ def available_memory(
     return min(available, int(limit)) if limit.isdigit() else available
 
 
-def build_environment(environ: dict[str, str]) -> dict[str, str]:
-    """The environment for the build: MAX_JOBS filled in when the caller left it out."""
-    if not environ.get("TORCH_CUDA_ARCH_LIST", "").strip():
+def find_nvcc(environ: dict[str, str]) -> str:
+    cuda_home = environ.get("CUDA_HOME", "/usr/local/cuda")
+    return shutil.which("nvcc", path=environ.get("PATH")) or str(Path(cuda_home, "bin", "nvcc"))
+
+
+def with_ccache(environ: dict[str, str], ccache_dir: Path) -> dict[str, str]:
+    """Route gcc/g++ (compiler links first on PATH) and nvcc (PYTORCH_NVCC) through ccache."""
+    if shutil.which("ccache", path=environ.get("PATH")) is None:
+        raise SystemExit("build_extension.py: --ccache-dir given but ccache is not installed")
+    wrapper = Path(__file__).with_name("nvcc_ccache.py")
+    env = dict(
+        environ,
+        CCACHE_DIR=str(ccache_dir),
+        EGSTALKER_NVCC=find_nvcc(environ),
+        PYTORCH_NVCC=f"{sys.executable} {wrapper}",
+    )
+    if CCACHE_COMPILER_LINKS.is_dir():
+        env["PATH"] = f"{CCACHE_COMPILER_LINKS}{os.pathsep}{environ.get('PATH', '')}"
+    return env
+
+
+def build_environment(
+    environ: dict[str, str], cpus: int | None = None, memory_bytes: int | None = None
+) -> dict[str, str]:
+    """The environment of the build: MAX_JOBS and nvcc's --threads chosen, unless given."""
+    arch_list = environ.get("TORCH_CUDA_ARCH_LIST", "").strip()
+    if not arch_list:
         raise SystemExit(
             "build_extension.py: TORCH_CUDA_ARCH_LIST is not set; torch cannot guess the "
             "architectures when no GPU is visible (set it, e.g. to 8.6)"
         )
-    env = dict(environ)
-    if not env.get("MAX_JOBS"):
-        env["MAX_JOBS"] = str(parallel_jobs(available_cpus(), available_memory()))
+    explicit = int(environ["MAX_JOBS"]) if environ.get("MAX_JOBS") else None
+    jobs, threads = parallel_settings(
+        available_cpus() if cpus is None else cpus,
+        available_memory() if memory_bytes is None else memory_bytes,
+        code_targets(arch_list),
+        explicit,
+    )
+    env = dict(environ, MAX_JOBS=str(jobs))
+    if threads > 1:
+        # one token, so that a compiler cache in front of nvcc reads no stray argument
+        appended = f"{environ.get('NVCC_APPEND_FLAGS', '')} --threads={threads}"
+        env["NVCC_APPEND_FLAGS"] = appended.strip()
     return env
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python build_extension.py NAME SOURCE_DIR", file=sys.stderr)
-        return 2
-    name, source = argv
+    parser = argparse.ArgumentParser(prog="build_extension.py", description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="the extension, for the log")
+    parser.add_argument("source", help="its source tree (with setup.py)")
+    parser.add_argument("--ccache-dir", type=Path, help="compiler cache to use")
+    args = parser.parse_args(argv)
     env = build_environment(dict(os.environ))
+    if args.ccache_dir:
+        env = with_ccache(env, args.ccache_dir)
     print(
-        f"compiling {name} for {env['TORCH_CUDA_ARCH_LIST']} with MAX_JOBS={env['MAX_JOBS']}",
+        f"compiling {args.name} for {env['TORCH_CUDA_ARCH_LIST']} with MAX_JOBS={env['MAX_JOBS']}"
+        f" NVCC_APPEND_FLAGS={env.get('NVCC_APPEND_FLAGS', '')!r}"
+        + (" through ccache" if args.ccache_dir else ""),
         flush=True,
     )
     command = [
         sys.executable, "-m", "pip", "install",
-        "--no-build-isolation", "--no-deps", "--no-cache-dir", source,
+        "--no-build-isolation", "--no-deps", "--no-cache-dir", args.source,
     ]  # fmt: skip
-    return subprocess.run(command, env=env, check=False).returncode
+    code = subprocess.run(command, env=env, check=False).returncode
+    if args.ccache_dir:
+        subprocess.run(["ccache", "--show-stats"], env=env, check=False)
+    return code
 
 
 if __name__ == "__main__":
