@@ -20,8 +20,7 @@ CHECK_ARCHS = "/opt/egstalker/programs/check_archs.py"
 PROBE = "/opt/egstalker/programs/probe.py"
 REQUIREMENTS = "/opt/egstalker/requirements/requirements.txt"
 CONSTRAINTS = "/opt/egstalker/requirements/constraints.txt"
-BASE_PACKAGES = "/opt/egstalker/requirements/base-packages.txt"
-PIP_INSTALL = ["pip", "install", "-r", REQUIREMENTS, "-c", CONSTRAINTS, "-c", BASE_PACKAGES]
+PIP_INSTALL = ["pip", "install", "-r", REQUIREMENTS, "-c", CONSTRAINTS]
 COMPILERS = {"gcc", "g++", "cc", "c++", "nvcc", "build-essential", "clang"}
 
 
@@ -66,18 +65,6 @@ async def test_python_dependencies_in_one_install_under_constraints_with_a_pip_c
         c.args["path"]: calls(c.args["cache"])[-1].args for c in named(builder, "withMountedCache")
     }
     assert caches["/root/.cache/pip"] == {"key": "egstalker-pip-py310-cu118"}
-
-
-async def test_the_base_environment_is_frozen_before_the_install() -> None:
-    builder = (await pipeline()).builder()
-    chain = calls(builder)
-    freeze = next(
-        c for c in chain if c.name == "withExec" and c.args["args"][:2] == ["pip", "list"]
-    )
-    assert freeze.args["args"] == ["pip", "list", "--format=freeze"]
-    assert freeze.args["redirectStdout"] == BASE_PACKAGES  # every base package, pinned
-    install = next(c for c in chain if c.name == "withExec" and c.args["args"] == PIP_INSTALL)
-    assert chain.index(freeze) < chain.index(install)
 
 
 async def test_compilers_share_a_persistent_ccache() -> None:
@@ -193,6 +180,26 @@ async def test_runtime_takes_only_what_the_builder_added_to_conda() -> None:
     assert calls(upper)[-1] == Call("Container", "directory", {"path": "/opt/conda"})
     assert render(upper)[:-1] == render(egs.builder())
     assert len(delta) == 4  # never the builder's whole /opt/conda
+
+
+async def test_runtime_deletes_what_the_builder_removed_before_adding() -> None:
+    egs = await pipeline()
+    runtime = egs.build_multistage()
+    chain = calls(runtime)
+    removal = next(c for c in chain if c.name == "withExec" and "apply" in c.args["args"])
+    assert removal.args["args"] == [
+        "python", "/opt/egstalker/programs/conda_delta.py", "apply",
+        "/tmp/conda-removed.txt", "/opt/conda",
+    ]  # fmt: skip
+    copy = next(c for c in chain if c.name == "withDirectory" and c.args["path"] == "/opt/conda")
+    assert chain.index(removal) < chain.index(copy)
+    (mount,) = named(runtime, "withMountedFile")
+    assert Call("Container", "withoutMount", {"path": "/tmp/conda-removed.txt"}) in chain
+    listing = calls(mount.args["source"])  # computed beside the builder, from the devel base
+    assert listing[1] == Call("Container", "from", {"address": pins.DEVEL_IMAGE})
+    (built,) = [c for c in listing if c.name == "withMountedDirectory"]
+    assert render(built.args["source"])[:-1] == render(egs.builder())
+    assert listing[-2].args["args"][2:] == ["removed", "/opt/conda", "/built"]
     assert named(runtime, "withWorkdir")[-1].args == {"path": "/workspace/egstalker"}
     assert env(runtime)["PYTHONPATH"] == "/workspace/egstalker/scene/KAN"
 
@@ -200,7 +207,8 @@ async def test_runtime_takes_only_what_the_builder_added_to_conda() -> None:
 async def test_multistage_installs_no_compiler() -> None:
     runtime = (await pipeline()).build_multistage()
     own_execs = execs(runtime)  # this chain's commands; the builder's run in the copied sources
-    assert own_execs == [["sh", APT_INSTALL, *pins.RUNTIME_APT_PACKAGES]]
+    assert own_execs[0] == ["sh", APT_INSTALL, *pins.RUNTIME_APT_PACKAGES]
+    assert [a[1] for a in own_execs[1:]] == ["/opt/egstalker/programs/conda_delta.py"]
     assert not COMPILERS & set(pins.RUNTIME_APT_PACKAGES)
     assert all(c.args.get("address") != pins.DEVEL_IMAGE for c in calls(runtime))
     assert "ffmpeg" in pins.RUNTIME_APT_PACKAGES

@@ -93,8 +93,7 @@ class Egstalker:
         Nothing here reads the app's source, so editing it recompiles nothing.
         """
         ctr = (
-            dag.container()
-            .from_(self.devel_image)
+            self._devel_base()
             .with_(steps.apt_install(pins.BUILD_APT_PACKAGES))
             .with_(steps.python_dependencies)
             .with_(steps.cuda_build_settings(self.arch_list, self.max_jobs))
@@ -112,16 +111,19 @@ class Egstalker:
 
     @function
     def build_multistage(self) -> dagger.Container:
-        """The runtime image: runtime base, what the builder added to /opt/conda, the app.
+        """The runtime image: runtime base, the builder's changes to /opt/conda, the app.
 
-        No compilers. Both bases hold the same conda environment and the builder replaces
-        none of its packages, so only the builder's additions are copied.
+        No compilers. Both bases hold the same conda environment, so the runtime image
+        takes only what the builder changed: the files it removed are deleted, then the
+        files it added or rewrote are copied.
         """
         single_stage = self._builder_with_app()
+        removed = steps.conda_removals(self._devel_base(), self.builder().directory(pins.CONDA_DIR))
         return (
             dag.container()
             .from_(self.runtime_image)
             .with_(steps.apt_install(pins.RUNTIME_APT_PACKAGES))
+            .with_(steps.without_conda_removals(removed))
             .with_directory(pins.CONDA_DIR, self._conda_delta())
             .with_file(pins.MANIFEST, single_stage.file(pins.MANIFEST))
             .with_(steps.application(single_stage.directory(pins.APP_DIR)))
@@ -294,9 +296,12 @@ class Egstalker:
             .stdout()
         )
 
+    def _devel_base(self) -> dagger.Container:
+        return dag.container().from_(self.devel_image)
+
     def _conda_delta(self) -> dagger.Directory:
         """The files the builder added to (or changed in) the devel base's /opt/conda."""
-        base = dag.container().from_(self.devel_image).directory(pins.CONDA_DIR)
+        base = self._devel_base().directory(pins.CONDA_DIR)
         return base.diff(self.builder().directory(pins.CONDA_DIR))
 
     def _builder_with_app(self) -> dagger.Container:

@@ -19,7 +19,6 @@ Step = Callable[[dagger.Container], dagger.Container]
 
 PROGRAMS_DIR = f"{pins.PIPELINE_DIR}/programs"
 REQUIREMENTS_DIR = f"{pins.PIPELINE_DIR}/requirements"
-BASE_PACKAGES = f"{REQUIREMENTS_DIR}/base-packages.txt"
 
 
 def program_path(name: str) -> str:
@@ -48,22 +47,18 @@ def apt_install(packages: Sequence[str]) -> Step:
 
 
 def python_dependencies(ctr: dagger.Container) -> dagger.Container:
-    """One pip install of the app's pinned requirements that replaces nothing of the base.
+    """One pip install of the app's pinned requirements, the base's torch held by constraints.
 
-    Every package of the base environment is frozen at its version (``pip list`` of the
-    base, as constraints), on top of the explicit torch/numpy constraints: the builder
-    then only adds to /opt/conda, so the runtime image can take just what it added.
-    It depends on the requirement files only, so it sits before anything that changes
-    with the architecture list or the app's source.
+    It depends on the two requirement files only, so it sits before anything that
+    changes with the architecture list or the app's source.
     """
     requirements = f"{REQUIREMENTS_DIR}/requirements.txt"
     constraints = f"{REQUIREMENTS_DIR}/constraints.txt"
     return (
         ctr.with_new_file(requirements, asset_text("data/requirements.txt"))
         .with_new_file(constraints, asset_text("data/constraints.txt"))
-        .with_exec(["pip", "list", "--format=freeze"], redirect_stdout=BASE_PACKAGES)
         .with_mounted_cache(pins.PIP_CACHE_DIR, dag.cache_volume(pins.PIP_CACHE_VOLUME))
-        .with_exec(["pip", "install", "-r", requirements, "-c", constraints, "-c", BASE_PACKAGES])
+        .with_exec(["pip", "install", "-r", requirements, "-c", constraints])
     )
 
 
@@ -138,6 +133,39 @@ def probe_run(gpu: bool, fresh: bool) -> Step:
         return ctr.with_exec(
             ["python", program_path("probe.py"), "--mode", "gpu" if gpu else "cpu"],
             expect=dagger.ReturnType.ANY,
+        )
+
+    return step
+
+
+def conda_removals(base: dagger.Container, built_conda: dagger.Directory) -> dagger.File:
+    """The files of the base's /opt/conda that the builder removed (old versions pip replaced).
+
+    Computed beside the builder, in a container of the base with the builder's
+    environment mounted, so that neither image holds the listing.
+    """
+    listing = "/tmp/conda-removed.txt"
+    return (
+        base.with_(with_program("conda_delta.py"))
+        .with_mounted_directory("/built", built_conda)
+        .with_exec(
+            ["python", program_path("conda_delta.py"), "removed", pins.CONDA_DIR, "/built"],
+            redirect_stdout=listing,
+        )
+        .file(listing)
+    )
+
+
+def without_conda_removals(listing: dagger.File) -> Step:
+    """Delete from this image's /opt/conda what the builder removed from the same files."""
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        mounted = "/tmp/conda-removed.txt"
+        return (
+            ctr.with_(with_program("conda_delta.py"))
+            .with_mounted_file(mounted, listing)
+            .with_exec(["python", program_path("conda_delta.py"), "apply", mounted, pins.CONDA_DIR])
+            .without_mount(mounted)
         )
 
     return step
