@@ -57,12 +57,14 @@ def env(obj: Any) -> dict[str, str]:
     return {c.args["name"]: c.args["value"] for c in named(obj, "withEnvVariable")}
 
 
-def strings(obj: Any) -> Iterator[str]:
-    """Every string argument anywhere in the plan, nested objects included."""
+def strings(obj: Any, skip: tuple[type, ...] = ()) -> Iterator[str]:
+    """Every string argument anywhere in the plan, nested objects (but ``skip``'s) included."""
 
     def walk(value: Any) -> Iterator[str]:
+        if isinstance(value, skip):
+            return
         if is_lazy(value):
-            yield from strings(value)
+            yield from strings(value, skip)
         elif isinstance(value, str):
             yield value
         elif isinstance(value, list | tuple):

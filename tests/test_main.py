@@ -208,7 +208,10 @@ async def test_multistage_installs_no_compiler() -> None:
     runtime = (await pipeline()).build_multistage()
     own_execs = execs(runtime)  # this chain's commands; the builder's run in the copied sources
     assert own_execs[0] == ["sh", APT_INSTALL, *pins.RUNTIME_APT_PACKAGES]
-    assert [a[1] for a in own_execs[1:]] == ["/opt/egstalker/programs/conda_delta.py"]
+    assert [a[:2] for a in own_execs[1:]] == [
+        ["python", "/opt/egstalker/programs/conda_delta.py"],
+        ["useradd", "--create-home"],
+    ]
     assert not COMPILERS & set(pins.RUNTIME_APT_PACKAGES)
     assert all(c.args.get("address") != pins.DEVEL_IMAGE for c in calls(runtime))
     assert "ffmpeg" in pins.RUNTIME_APT_PACKAGES
@@ -306,3 +309,30 @@ async def test_runtime_hygiene_runs_its_program() -> None:
     assert files["/opt/egstalker/programs/check_runtime.py"] == asset_text(
         "programs/check_runtime.py"
     )
+
+
+async def test_runtime_runs_as_its_own_user_with_writable_app_and_caches() -> None:
+    runtime = (await pipeline()).build_multistage()
+    assert named(runtime, "withUser")[-1].args == {"name": "egstalker"}
+    (useradd,) = [a for a in execs(runtime) if a[0] == "useradd"]
+    assert useradd[-3:] == ["--user-group", "egstalker"] or useradd[-2:] == [
+        "--user-group",
+        "egstalker",
+    ]
+    assert env(runtime)["HOME"] == "/home/egstalker"
+    assert env(runtime)["TORCH_HOME"] == "/home/egstalker/.cache/torch"  # vgg16 weights land here
+    (app,) = [c for c in named(runtime, "withDirectory") if c.args["path"] == pins.APP_DIR]
+    assert app.args["owner"] == "egstalker"
+    chain = calls(runtime)
+    assert chain.index(named(runtime, "withUser")[-1]) < chain.index(app)
+
+
+async def test_root_runtime_on_request_and_single_stage_stays_root() -> None:
+    egs = await pipeline(non_root=False)
+    assert not named(egs.build_multistage(), "withUser")
+    assert not named((await pipeline()).build_single_stage(), "withUser")
+
+
+async def test_hygiene_check_runs_as_root() -> None:
+    image = (await pipeline()).build_multistage().with_(steps.runtime_hygiene_run)
+    assert named(image, "withUser")[-1].args == {"name": "root"}

@@ -142,3 +142,43 @@ def test_builds_with_the_image_python_and_passes_the_settings(
     assert seen["TORCH_CUDA_ARCH_LIST"] == "8.0;8.6"
     assert int(seen["MAX_JOBS"]) >= 1
     assert (tmp_path / "site" / "fake_extension.py").exists()
+
+
+@pytest.mark.parametrize(
+    ("log", "says"),
+    [
+        ("rasterizer_impl.h:15: fatal error: glm/glm.hpp: No such file or directory", "glm"),
+        ("nvcc error   : 'cicc' died due to signal 9 (Kill signal)", "lower --max-jobs"),
+        ("g++: fatal error: Killed signal terminated program cc1plus", "lower --max-jobs"),
+        ('rasterizer_impl.h(24): error: namespace "std" has no member "uintptr_t"', "cstdint"),
+        ('spatial.cu(71): error: identifier "FLT_MAX" is undefined', "float.h"),
+        ("OSError: CUDA_HOME environment variable is not set.", "-devel base"),
+    ],
+)
+def test_known_failures_get_their_fix(log: str, says: str) -> None:
+    (hint,) = build_extension.hints(f"building...\n{log}\nerror: command failed")
+    assert says in hint
+
+
+def test_a_clean_log_gets_no_hint() -> None:
+    assert build_extension.hints("Successfully installed simple_knn-1.0.0") == []
+
+
+def test_a_failed_build_names_the_step_and_the_fix(programs_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "setup.py").write_text(
+        "import sys\n"
+        "print('cuda_rasterizer/rasterizer_impl.h:15:10: fatal error: glm/glm.hpp: "
+        "No such file or directory')\n"
+        "sys.exit(1)\n"
+    )
+    env = dict(os.environ, TORCH_CUDA_ARCH_LIST="8.6", PIP_TARGET=str(tmp_path / "site"))
+    result = run(programs_dir, "diff_gaussian_rasterization", str(source), env=env)
+    assert result.returncode != 0
+    assert "glm/glm.hpp" in result.stdout  # the build's own output is shown as it comes
+    assert (
+        f"error: step 'compile diff_gaussian_rasterization for 8.6' failed with exit code "
+        f"{result.returncode}"
+    ) in result.stderr
+    assert "hint: the rasterizer's glm headers are missing" in result.stderr

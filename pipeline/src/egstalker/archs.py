@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from egstalker.errors import InvalidOption
+from egstalker.errors import InvalidOption, shown
 
 # Compute capabilities that CUDA 11.8's nvcc can generate code for (`nvcc --list-gpu-arch`).
 CUDA_11_8_ARCHS: Final = (
@@ -42,7 +42,7 @@ PRESETS: Final = {"portable": "7.5;8.0;8.6;8.9;9.0"}
 
 DEFAULT_ARCH_LIST: Final = "8.6"
 
-_ARCH = re.compile(r"(?P<major>\d+)\.(?P<minor>\d+)(?P<ptx>\+PTX)?")
+_ARCH = re.compile(r"(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(?P<ptx>\+PTX)?")
 _SEPARATORS = re.compile(r"\s*[;,]\s*|\s+")
 
 
@@ -78,9 +78,9 @@ def _allowed() -> str:
 
 
 def _hint(token: str) -> str:
-    if m := re.fullmatch(r"(?:sm|compute)_(\d)(\d+)a?", token, re.IGNORECASE):
+    if m := re.fullmatch(r"(?:sm|compute)_([0-9])([0-9]+)a?", token, re.IGNORECASE):
         return f"write {m[1]}.{m[2]} instead of {token}; "
-    if m := re.fullmatch(r"(\d)(\d)", token):
+    if m := re.fullmatch(r"([0-9])([0-9])", token):
         return f"write {m[1]}.{m[2]} instead of {token}; "
     if token.endswith("a") and _ARCH.fullmatch(token[:-1]):
         return "CUDA 11.8 has no arch-specific 'a' targets; "
@@ -104,7 +104,7 @@ def _parse_token(token: str, value: str) -> tuple[Arch, ...]:
         if lowered in gpu.names:
             return parse_arch_list(gpu.capability)
     raise InvalidOption(
-        "architecture list", value, f"{token!r} is not understood; {_hint(token)}{_allowed()}"
+        "architecture list", value, f"{shown(token)} is not understood; {_hint(token)}{_allowed()}"
     )
 
 

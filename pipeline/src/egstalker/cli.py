@@ -24,13 +24,13 @@ from dagger import dag
 
 from egstalker.archs import DEFAULT_ARCH_LIST, resolve_arch_list
 from egstalker.errors import InvalidOption
+from egstalker.failures import exec_failure, query_failure
 from egstalker.hostcheck import check_dagger_cli, doctor, engine_problem
 from egstalker.main import Egstalker
 from egstalker.options import checked_settings
 from egstalker.verification import VARIANTS, VerificationFailed
 
 T = TypeVar("T")
-STDERR_LINES = 15
 
 
 class UsageProblem(click.ClickException):
@@ -41,11 +41,6 @@ class UsageProblem(click.ClickException):
 
 class RunFailed(click.ClickException):
     """A build step or a verification failed: exit code 1."""
-
-
-def exec_failure(err: dagger.ExecError) -> str:
-    tail = "\n".join(err.stderr.strip().splitlines()[-STDERR_LINES:])
-    return f"step `{' '.join(err.command)}` exited with {err.exit_code}:\n{tail}"
 
 
 def run_pipeline(work: Callable[[], Awaitable[T]]) -> T:
@@ -66,11 +61,11 @@ def run_pipeline(work: Callable[[], Awaitable[T]]) -> T:
     except dagger.ClientConnectionError as err:
         raise UsageProblem(f"could not reach the Dagger engine: {err}") from None
     except dagger.ExecError as err:
-        raise RunFailed(exec_failure(err)) from None
+        raise RunFailed(exec_failure(err.command, err.exit_code, err.stderr)) from None
     except VerificationFailed as err:
         raise RunFailed(str(err)) from None
     except dagger.QueryError as err:
-        raise RunFailed(str(err)) from None
+        raise RunFailed(query_failure(str(err))) from None
 
 
 def pipeline_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+SHOWN_CHARACTERS = 60
+
+
+def shown(value: object) -> str:
+    """A value as an error message quotes it: its repr, cut short when very long."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARACTERS:
+        return text
+    return f"{text[:SHOWN_CHARACTERS]}... ({len(str(value))} characters)"
+
 
 class InvalidOption(ValueError):
     """An option value the pipeline refuses, with what is allowed instead."""
@@ -10,4 +20,4 @@ class InvalidOption(ValueError):
         self.option = option
         self.value = value
         self.allowed = allowed
-        super().__init__(f"invalid {option} {value!r}: {allowed}")
+        super().__init__(f"invalid {option} {shown(value)}: {allowed}")

@@ -35,6 +35,7 @@ class Egstalker:
     rasterizer_commit: Annotated[str, Doc("Commit of diff_gaussian_rasterization")] = field()
     simple_knn_commit: Annotated[str, Doc("Commit of simple_knn")] = field()
     pytorch3d: Annotated[bool, Doc("Whether pytorch3d is compiled into the images")] = field()
+    non_root: Annotated[bool, Doc("Whether the runtime image runs as a user of its own")] = field()
     source: Annotated[dagger.Directory, Doc("EGSTalker's source tree")] = field()
     source_revision: Annotated[str, Doc("The app's commit, or 'local' for a given tree")] = field()
 
@@ -69,6 +70,10 @@ class Egstalker:
         pytorch3d: Annotated[
             bool, Doc("Compile pytorch3d (needed only by preprocessing's face tracking)")
         ] = True,
+        non_root: Annotated[
+            bool,
+            Doc("Run the runtime image as user 'egstalker' (uid 1000), app and caches writable"),
+        ] = True,
     ) -> Self:
         """Set the build options; each is checked before any container is built."""
         settings = checked_settings(
@@ -84,7 +89,13 @@ class Egstalker:
         else:
             check_app_entries(await source.entries())
             revision = LOCAL_REVISION
-        return cls(pytorch3d=pytorch3d, source=source, source_revision=revision, **settings)
+        return cls(
+            pytorch3d=pytorch3d,
+            non_root=non_root,
+            source=source,
+            source_revision=revision,
+            **settings,
+        )
 
     @function
     def builder(self) -> dagger.Container:
@@ -119,16 +130,20 @@ class Egstalker:
         """
         single_stage = self._builder_with_app()
         removed = steps.conda_removals(self._devel_base(), self.builder().directory(pins.CONDA_DIR))
-        return (
+        runtime = (
             dag.container()
             .from_(self.runtime_image)
             .with_(steps.apt_install(pins.RUNTIME_APT_PACKAGES))
             .with_(steps.without_conda_removals(removed))
             .with_directory(pins.CONDA_DIR, self._conda_delta())
             .with_file(pins.MANIFEST, single_stage.file(pins.MANIFEST))
-            .with_(steps.application(single_stage.directory(pins.APP_DIR)))
-            .with_(steps.labels(self._labels("multistage")))
         )
+        owner = ""
+        if self.non_root:
+            runtime, owner = runtime.with_(steps.non_root_user), pins.RUNTIME_USER
+        return runtime.with_(
+            steps.application(single_stage.directory(pins.APP_DIR), owner=owner)
+        ).with_(steps.labels(self._labels("multistage")))
 
     @function(cache="never")
     async def verify(
@@ -226,15 +241,22 @@ class Egstalker:
         published: dict[str, str] = {}
 
         async def push(variant: str) -> None:
-            image = self._image(variant)
-            if username and password is not None:
-                image = image.with_registry_auth(registry_host(address), username, password)
+            image = self._publishable(variant, address, username, password)
             published[variant] = await image.publish(refs[variant])
 
         async with anyio.create_task_group() as group:
             for variant in VARIANTS:
                 group.start_soon(push, variant)
         return "\n".join(f"{variant}: {published[variant]}" for variant in VARIANTS)
+
+    def _publishable(
+        self, variant: str, address: str, username: str | None, password: dagger.Secret | None
+    ) -> dagger.Container:
+        """The image with the registry's credentials attached: the secret only by reference."""
+        image = self._image(variant)
+        if username and password is not None:
+            image = image.with_registry_auth(registry_host(address), username, password)
+        return image
 
     async def _measure(self) -> list[ImageReport]:
         measured: dict[str, ImageReport] = {}

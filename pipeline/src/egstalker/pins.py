@@ -64,6 +64,12 @@ RUNTIME_APT_PACKAGES: Final = (
     "libxrender1",
 )
 
+# The runtime image's own user (with --non-root, the default): a home for caches such as
+# torch's downloaded VGG weights and wandb's files, and the app folder to write in.
+RUNTIME_USER: Final = "egstalker"
+RUNTIME_UID: Final = "1000"
+RUNTIME_HOME: Final = "/home/egstalker"
+
 CONDA_DIR: Final = "/opt/conda"
 APP_DIR: Final = "/workspace/egstalker"
 # Everything the pipeline itself puts into an image lives under one folder.

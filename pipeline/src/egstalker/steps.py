@@ -172,21 +172,40 @@ def without_conda_removals(listing: dagger.File) -> Step:
 
 
 def runtime_hygiene_run(ctr: dagger.Container) -> dagger.Container:
-    """Run the runtime hygiene check (no compiler, no build leftovers); fails the exec."""
-    return ctr.with_(with_program("check_runtime.py")).with_exec(
-        ["python", program_path("check_runtime.py")]
+    """Run the runtime hygiene check (no compiler, no build leftovers); fails the exec.
+
+    It runs as root, which can look everywhere, pip caches in /root included.
+    """
+    return (
+        ctr.with_(with_program("check_runtime.py"))
+        .with_user("root")
+        .with_exec(["python", program_path("check_runtime.py")])
     )
 
 
-def application(source: dagger.Directory) -> Step:
+def non_root_user(ctr: dagger.Container) -> dagger.Container:
+    """Run as a user of its own, whose home holds the caches (torch weights, wandb)."""
+    home, user = pins.RUNTIME_HOME, pins.RUNTIME_USER
+    useradd = ["useradd", "--create-home", "--home-dir", home, "--uid", pins.RUNTIME_UID]
+    return (
+        ctr.with_exec([*useradd, "--user-group", user])
+        .with_env_variable("HOME", home)
+        .with_env_variable("XDG_CACHE_HOME", f"{home}/.cache")
+        .with_env_variable("TORCH_HOME", f"{home}/.cache/torch")
+        .with_user(user)
+    )
+
+
+def application(source: dagger.Directory, owner: str = "") -> Step:
     """The app's tree at ``APP_DIR``, its working directory, and ``ikan`` importable.
 
     ``scene/KAN`` packages nothing through its setup.py, so it is put on PYTHONPATH.
+    ``owner`` makes the tree writable by that user (outputs go beside the app).
     """
 
     def step(ctr: dagger.Container) -> dagger.Container:
         return (
-            ctr.with_directory(pins.APP_DIR, source, exclude=list(pins.APP_EXCLUDE))
+            ctr.with_directory(pins.APP_DIR, source, exclude=list(pins.APP_EXCLUDE), owner=owner)
             .with_env_variable("PYTHONPATH", f"{pins.APP_DIR}/scene/KAN")
             .with_workdir(pins.APP_DIR)
         )

@@ -20,11 +20,41 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import deque
 from pathlib import Path
 
 GIB = 1024**3
 MEMORY_PER_COMPILE = 3 * GIB
 CCACHE_COMPILER_LINKS = Path("/usr/lib/ccache")  # Debian/Ubuntu: gcc, g++, cc, c++ -> ccache
+LOG_TAIL = 400
+
+# What a failed build's log says, and what fixes it: the classic failures of these builds.
+HINTS = (
+    (
+        re.compile(r"glm/glm\.hpp: No such file or directory"),
+        "the rasterizer's glm headers are missing: fetch its third_party/glm submodule "
+        "(clone recursively) or install libglm-dev",
+    ),
+    (
+        re.compile(r"Killed|signal 9|died due to signal|cannot allocate memory|out of memory"),
+        "a compiler was killed, most likely for lack of memory: lower --max-jobs "
+        "(each job needs about 3 GB per architecture)",
+    ),
+    (
+        re.compile(r'has no member "uintptr_t"|"uint32_t" is undefined'),
+        "this gcc is newer than the extension expects (gcc >= 13): add #include <cstdint> "
+        "to cuda_rasterizer/rasterizer_impl.h or build on the gcc 11 devel base",
+    ),
+    (
+        re.compile(r'identifier "FLT_MAX" is undefined'),
+        "simple-knn needs #include <float.h> on CUDA >= 12.5: use a simple-knn commit "
+        "with that fix (60f461f or later)",
+    ),
+    (
+        re.compile(r"CUDA_HOME environment variable is not set"),
+        "no CUDA toolkit in this image: build on a -devel base image, which has nvcc",
+    ),
+)
 
 
 def code_targets(arch_list: str) -> int:
@@ -110,6 +140,25 @@ def build_environment(
     return env
 
 
+def hints(log: str) -> list[str]:
+    """The fixes for the known failures that ``log`` shows."""
+    return [hint for pattern, hint in HINTS if pattern.search(log)]
+
+
+def run_logged(command: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
+    """Run ``command``, showing its output as it comes and keeping its last lines."""
+    tail: deque[str] = deque(maxlen=LOG_TAIL)
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stdout.write(line)
+            tail.append(line.rstrip("\n"))
+    sys.stdout.flush()
+    return process.returncode, list(tail)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="build_extension.py", description=__doc__.splitlines()[0])
     parser.add_argument("name", help="the extension, for the log")
@@ -129,9 +178,14 @@ def main(argv: list[str]) -> int:
         sys.executable, "-m", "pip", "install",
         "--no-build-isolation", "--no-deps", "--no-cache-dir", args.source,
     ]  # fmt: skip
-    code = subprocess.run(command, env=env, check=False).returncode
+    code, tail = run_logged(command, env)
     if args.ccache_dir:
         subprocess.run(["ccache", "--show-stats"], env=env, check=False)
+    if code != 0:
+        step = f"compile {args.name} for {env['TORCH_CUDA_ARCH_LIST']}"
+        print(f"error: step '{step}' failed with exit code {code}", file=sys.stderr)
+        for hint in hints("\n".join(tail)):
+            print(f"hint: {hint}", file=sys.stderr)
     return code
 
 

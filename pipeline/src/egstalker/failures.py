@@ -1,0 +1,67 @@
+"""Failures turned into what a user can act on: the step that failed, and the known fixes.
+
+Pure: used by the CLI on the errors the engine returns. The in-container programs print
+their own step names and hints, which arrive here in the failed step's stderr.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from typing import Final
+
+STDERR_LINES: Final = 15
+
+# The programs the pipeline runs in containers, and the step each one is.
+STEPS: Final = {
+    "apt_install.sh": "install system packages",
+    "build_extension.py": "compile {0}",
+    "check_archs.py": "check the compiled architectures",
+    "conda_delta.py": "list or apply the builder's removals from /opt/conda",
+    "probe.py": "probe the image",
+    "check_runtime.py": "check the runtime image's hygiene",
+    "size_breakdown.py": "measure the packages' sizes",
+}
+
+ENGINE_HINTS: Final = (
+    (
+        re.compile(
+            r"pull access denied|failed to resolve source metadata|401 Unauthorized|"
+            r"manifest unknown|not found: manifest|no such host|i/o timeout|TLS handshake",
+            re.IGNORECASE,
+        ),
+        "a base image could not be pulled: check --devel-image/--runtime-image, log in to "
+        "a private registry (docker login), and the network",
+    ),
+    (
+        re.compile(r"GPU support is not enabled", re.IGNORECASE),
+        "start dagger with _EXPERIMENTAL_DAGGER_GPU_SUPPORT=1 (the host needs the NVIDIA "
+        "driver and Container Toolkit), or verify without --gpu",
+    ),
+)
+
+
+def describe_step(command: Sequence[str]) -> str:
+    """A short name for the command a failed exec ran."""
+    for position, arg in enumerate(command):
+        name = PurePosixPath(arg).name
+        if name in STEPS:
+            return STEPS[name].format(*command[position + 1 :], "")
+    if list(command[:2]) == ["pip", "install"]:
+        return "install the Python dependencies"
+    return " ".join(command)
+
+
+def engine_hints(message: str) -> list[str]:
+    return [hint for pattern, hint in ENGINE_HINTS if pattern.search(message)]
+
+
+def exec_failure(command: Sequence[str], exit_code: int, stderr: str) -> str:
+    """One message for a failed step: its name, exit code and the end of its stderr."""
+    tail = "\n".join(stderr.strip().splitlines()[-STDERR_LINES:])
+    return f"step '{describe_step(command)}' failed with exit code {exit_code}:\n{tail}".rstrip()
+
+
+def query_failure(message: str) -> str:
+    return "\n".join([message.strip(), *(f"hint: {h}" for h in engine_hints(message))])
