@@ -336,3 +336,20 @@ async def test_root_runtime_on_request_and_single_stage_stays_root() -> None:
 async def test_hygiene_check_runs_as_root() -> None:
     image = (await pipeline()).build_multistage().with_(steps.runtime_hygiene_run)
     assert named(image, "withUser")[-1].args == {"name": "root"}
+
+
+async def test_source_builds_get_a_setuptools_that_still_has_pkg_resources() -> None:
+    builder = (await pipeline()).builder()
+    chain = calls(builder)
+    install = next(c for c in chain if c.name == "withExec" and c.args["args"] == PIP_INSTALL)
+    at = chain.index(install)
+    assert chain[at - 1] == Call(
+        "Container",
+        "withEnvVariable",
+        {"name": "PIP_CONSTRAINT", "value": "/opt/egstalker/requirements/build-constraints.txt"},
+    )
+    assert chain[at + 1] == Call("Container", "withoutEnvVariable", {"name": "PIP_CONSTRAINT"})
+    assert "PIP_CONSTRAINT" not in env(egs_image := builder) or named(
+        egs_image, "withoutEnvVariable"
+    )
+    assert "setuptools<81" in asset_text("data/build-constraints.txt").splitlines()

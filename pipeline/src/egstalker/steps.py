@@ -54,11 +54,16 @@ def python_dependencies(ctr: dagger.Container) -> dagger.Container:
     """
     requirements = f"{REQUIREMENTS_DIR}/requirements.txt"
     constraints = f"{REQUIREMENTS_DIR}/constraints.txt"
+    build_constraints = f"{REQUIREMENTS_DIR}/build-constraints.txt"
     return (
         ctr.with_new_file(requirements, asset_text("data/requirements.txt"))
         .with_new_file(constraints, asset_text("data/constraints.txt"))
+        .with_new_file(build_constraints, asset_text("data/build-constraints.txt"))
         .with_mounted_cache(pins.PIP_CACHE_DIR, dag.cache_volume(pins.PIP_CACHE_VOLUME))
+        # pip hands PIP_CONSTRAINT on to the pip that fills each isolated build environment
+        .with_env_variable("PIP_CONSTRAINT", build_constraints)
         .with_exec(["pip", "install", "-r", requirements, "-c", constraints])
+        .without_env_variable("PIP_CONSTRAINT")
     )
 
 
