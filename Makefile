@@ -10,7 +10,10 @@ REGISTRY ?=
 TAG      ?= latest
 REGISTRY_USER ?=
 
-.PHONY: install test lint build build-single verify report publish shell clean
+BENCH_SCALE ?= 2.4
+DATA     := pipeline/src/egstalker/data
+
+.PHONY: install test lint build build-single verify report publish shell lock pin-bases bench clean
 
 $(BIN)/.installed: pipeline/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +47,16 @@ publish:  ## push both images to REGISTRY (a repository) with TAG; token in $$RE
 
 shell: install  ## a terminal in the builder with the app in place
 	$(BIN)/egstalker shell --arch "$(ARCH)"
+
+lock:  ## re-lock the Python dependencies in the devel base, with hashes (needs an engine)
+	dagger call lock export --path=$(DATA)/requirements.lock
+
+pin-bases:  ## pin the base images' tags to their current digests (needs an engine)
+	dagger call pin-bases export --path=$(DATA)/base-images.toml
+
+bench: install  ## compile-time and rebuild benchmarks (nvcc, ccache); prints ratios
+	$(BIN)/python bench/compile_time.py --scale $(BENCH_SCALE)
+	$(BIN)/python bench/rebuild.py --scale $(BENCH_SCALE)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

@@ -86,7 +86,7 @@ async def test_requirements_cover_what_earlier_images_missed() -> None:
         for line in asset_text("data/requirements.txt").splitlines()
         if line and not line.startswith("#")
     }
-    assert {"wandb", "transformers", "librosa", "torchinfo", "mmcv", "lpips", "open3d"} <= names
+    assert {"wandb", "transformers", "librosa", "torchinfo", "mmcv", "lpips", "open3d-cpu"} <= names
     assert not names & {"torch", "torchvision", "torchaudio", "numpy", "pytorch3d", "simple_knn"}
 
 
@@ -353,3 +353,25 @@ async def test_source_builds_get_a_setuptools_that_still_has_pkg_resources() -> 
         egs_image, "withoutEnvVariable"
     )
     assert "setuptools<81" in asset_text("data/build-constraints.txt").splitlines()
+
+
+async def test_a_lock_installs_exactly_the_locked_files() -> None:
+    locked = "six==1.16.0 \\\n    --hash=sha256:" + "0" * 64 + "\n"
+    base = dag.container().from_("img")
+    image = base.with_(steps.python_dependencies(locked))
+    files = {c.args["path"]: c.args["contents"] for c in named(image, "withNewFile")}
+    assert files["/opt/egstalker/requirements/requirements.lock"] == locked
+    assert execs(image)[-1] == [
+        "pip", "install", "--require-hashes", "--no-deps",
+        "-r", "/opt/egstalker/requirements/requirements.lock", "-c", CONSTRAINTS,
+    ]  # fmt: skip
+
+
+async def test_make_lock_resolves_in_the_devel_base() -> None:
+    lock_file = (await pipeline()).lock()
+    chain = calls(lock_file)
+    assert chain[1] == Call("Container", "from", {"address": pins.DEVEL_IMAGE})
+    resolve, write = [c.args for c in chain if c.name == "withExec"]
+    assert resolve["args"][:5] == ["pip", "install", "--dry-run", "--quiet", "--report"]
+    assert write["args"][1] == "/opt/egstalker/programs/lock.py"
+    assert chain[-1] == Call("Container", "file", {"path": write["redirectStdout"]})

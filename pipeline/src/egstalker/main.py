@@ -12,6 +12,8 @@ from dagger import Doc, check, dag, field, function, object_type
 
 from egstalker import pins, steps
 from egstalker.archs import DEFAULT_ARCH_LIST
+from egstalker.assets import optional_asset_text
+from egstalker.baseimages import BASE_IMAGES, BaseImage, digest_of, render
 from egstalker.options import check_app_entries, checked_settings
 from egstalker.pins import GitPin
 from egstalker.registry import check_credentials, publish_refs, registry_host
@@ -20,6 +22,7 @@ from egstalker.sources import git_tree
 from egstalker.verification import VARIANTS, VerificationFailed, check_variant, verdict
 
 LOCAL_REVISION = "local"
+LOCK = "data/requirements.lock"
 
 
 @object_type
@@ -106,7 +109,7 @@ class Egstalker:
         ctr = (
             self._devel_base()
             .with_(steps.apt_install(pins.BUILD_APT_PACKAGES))
-            .with_(steps.python_dependencies)
+            .with_(steps.python_dependencies(optional_asset_text(LOCK)))
             .with_(steps.cuda_build_settings(self.arch_list, self.max_jobs))
         )
         extensions = self._extensions()
@@ -257,6 +260,28 @@ class Egstalker:
         if username and password is not None:
             image = image.with_registry_auth(registry_host(address), username, password)
         return image
+
+    @function
+    def lock(self) -> dagger.File:
+        """Resolve the requirements in the devel base and lock them with hashes (make lock).
+
+        Export it to pipeline/src/egstalker/data/requirements.lock; the builder then
+        installs exactly those files, hash-checked.
+        """
+        return steps.requirements_lock(self._devel_base())
+
+    @function
+    async def pin_bases(self) -> dagger.File:
+        """The base images' tags with their current digests: base-images.toml (make pin-bases)."""
+        pinned = {}
+        for role, image in BASE_IMAGES.items():
+            resolved = await dag.container().from_(image.tag).image_ref()
+            pinned[role] = BaseImage(image.tag, digest_of(resolved))
+        return (
+            dag.directory()
+            .with_new_file("base-images.toml", render(pinned))
+            .file("base-images.toml")
+        )
 
     async def _measure(self) -> list[ImageReport]:
         measured: dict[str, ImageReport] = {}

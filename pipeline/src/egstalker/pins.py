@@ -1,12 +1,14 @@
 """Pinned inputs of the images: sources, base images, system packages, paths.
 
-Pure data, no ``dag``: the facts behind each value are in ``docs/pins.md``.
+Pure data, no ``dag``; each value's comment says where it comes from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
+
+from egstalker.baseimages import BASE_IMAGES
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,9 @@ PYTORCH3D: Final = GitPin(
 # The Dagger engine and CLI this module is written for (dagger.json's engineVersion).
 DAGGER_VERSION: Final = "0.21.11"
 
-DEVEL_IMAGE: Final = "pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel"
-RUNTIME_IMAGE: Final = "pytorch/pytorch:2.1.2-cuda11.8-cudnn8-runtime"
+# Tags and digests live in data/base-images.toml.
+DEVEL_IMAGE: Final = BASE_IMAGES["devel"].ref
+RUNTIME_IMAGE: Final = BASE_IMAGES["runtime"].ref
 
 # The builder compiles (ccache keeps its results across builds); glm headers back up
 # the rasterizer's own glm submodule.

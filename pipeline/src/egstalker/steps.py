@@ -19,6 +19,8 @@ Step = Callable[[dagger.Container], dagger.Container]
 
 PROGRAMS_DIR = f"{pins.PIPELINE_DIR}/programs"
 REQUIREMENTS_DIR = f"{pins.PIPELINE_DIR}/requirements"
+# Edited by hand, in data/; a lock records their digest (requirements first, then constraints).
+REQUIREMENT_FILES = ("requirements.txt", "constraints.txt", "build-constraints.txt")
 
 
 def program_path(name: str) -> str:
@@ -46,24 +48,55 @@ def apt_install(packages: Sequence[str]) -> Step:
     return step
 
 
-def python_dependencies(ctr: dagger.Container) -> dagger.Container:
-    """One pip install of the app's pinned requirements, the base's torch held by constraints.
+def requirement_files(ctr: dagger.Container) -> dagger.Container:
+    """The human-edited requirement files of ``data/``, at ``REQUIREMENTS_DIR``."""
+    for name in REQUIREMENT_FILES:
+        ctr = ctr.with_new_file(f"{REQUIREMENTS_DIR}/{name}", asset_text(f"data/{name}"))
+    return ctr
 
-    It depends on the two requirement files only, so it sits before anything that
-    changes with the architecture list or the app's source.
+
+def python_dependencies(lock: str | None) -> Step:
+    """One pip install of the app's dependencies, the base's torch held by constraints.
+
+    With a lock (``make lock``), exactly the locked files are installed, hash-checked;
+    without, the pinned requirements are resolved. Either way it depends on the
+    requirement files only, so it sits before anything that changes with the
+    architecture list or the app's source.
     """
-    requirements = f"{REQUIREMENTS_DIR}/requirements.txt"
     constraints = f"{REQUIREMENTS_DIR}/constraints.txt"
-    build_constraints = f"{REQUIREMENTS_DIR}/build-constraints.txt"
+    install = ["pip", "install", "-r", f"{REQUIREMENTS_DIR}/requirements.txt", "-c", constraints]
+    if lock is not None:
+        locked = f"{REQUIREMENTS_DIR}/requirements.lock"
+        install = ["pip", "install", "--require-hashes", "--no-deps", "-r", locked]
+        install += ["-c", constraints]
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        ctr = ctr.with_(requirement_files)
+        if lock is not None:
+            ctr = ctr.with_new_file(f"{REQUIREMENTS_DIR}/requirements.lock", lock)
+        return (
+            ctr.with_mounted_cache(pins.PIP_CACHE_DIR, dag.cache_volume(pins.PIP_CACHE_VOLUME))
+            # pip hands PIP_CONSTRAINT on to the pip that fills each isolated build environment
+            .with_env_variable("PIP_CONSTRAINT", f"{REQUIREMENTS_DIR}/build-constraints.txt")
+            .with_exec(install)
+            .without_env_variable("PIP_CONSTRAINT")
+        )
+
+    return step
+
+
+def requirements_lock(base: dagger.Container) -> dagger.File:
+    """Resolve the requirements in ``base`` and lock what they add, with hashes."""
+    report, lock = "/tmp/pip-report.json", "/tmp/requirements.lock"
+    inputs = [f"{REQUIREMENTS_DIR}/{name}" for name in REQUIREMENT_FILES]
+    resolve = ["pip", "install", "--dry-run", "--quiet", "--report", report]
     return (
-        ctr.with_new_file(requirements, asset_text("data/requirements.txt"))
-        .with_new_file(constraints, asset_text("data/constraints.txt"))
-        .with_new_file(build_constraints, asset_text("data/build-constraints.txt"))
-        .with_mounted_cache(pins.PIP_CACHE_DIR, dag.cache_volume(pins.PIP_CACHE_VOLUME))
-        # pip hands PIP_CONSTRAINT on to the pip that fills each isolated build environment
-        .with_env_variable("PIP_CONSTRAINT", build_constraints)
-        .with_exec(["pip", "install", "-r", requirements, "-c", constraints])
-        .without_env_variable("PIP_CONSTRAINT")
+        base.with_(requirement_files)
+        .with_(with_program("lock.py"))
+        .with_env_variable("PIP_CONSTRAINT", f"{REQUIREMENTS_DIR}/build-constraints.txt")
+        .with_exec([*resolve, "-r", inputs[0], "-c", inputs[1]])
+        .with_exec(["python", program_path("lock.py"), report, *inputs], redirect_stdout=lock)
+        .file(lock)
     )
 
 
