@@ -12,12 +12,13 @@ import sys
 from pathlib import Path
 
 from egstalker.assets import asset_text
+from egstalker.steps import BUILD_CONSTRAINT_VARIABLES
 
 
 def prepare_mmcv(tmp_path: Path, constraint: Path | None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "PIP_CONSTRAINT"}
-    if constraint:
-        env["PIP_CONSTRAINT"] = str(constraint)
+    env = {k: v for k, v in os.environ.items() if k not in BUILD_CONSTRAINT_VARIABLES}
+    if constraint:  # as the builder sets them, for old and new pips alike
+        env.update(dict.fromkeys(BUILD_CONSTRAINT_VARIABLES, str(constraint)))
     return subprocess.run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--use-pep517",
          "--no-cache-dir", "-d", str(tmp_path / "out"), "mmcv==1.7.2"],

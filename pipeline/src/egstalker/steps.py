@@ -21,6 +21,7 @@ PROGRAMS_DIR = f"{pins.PIPELINE_DIR}/programs"
 REQUIREMENTS_DIR = f"{pins.PIPELINE_DIR}/requirements"
 # Edited by hand, in data/; a lock records their digest (requirements first, then constraints).
 REQUIREMENT_FILES = ("requirements.txt", "constraints.txt", "build-constraints.txt")
+BUILD_CONSTRAINT_VARIABLES = ("PIP_BUILD_CONSTRAINT", "PIP_CONSTRAINT")
 
 
 def program_path(name: str) -> str:
@@ -55,6 +56,23 @@ def requirement_files(ctr: dagger.Container) -> dagger.Container:
     return ctr
 
 
+def with_build_constraints(ctr: dagger.Container) -> dagger.Container:
+    """Constrain the environments pip builds source distributions in (build-constraints.txt).
+
+    pip >= 25.3 reads PIP_BUILD_CONSTRAINT; older pips (the base image's) pass
+    PIP_CONSTRAINT on to the pip that fills each build environment.
+    """
+    for variable in BUILD_CONSTRAINT_VARIABLES:
+        ctr = ctr.with_env_variable(variable, f"{REQUIREMENTS_DIR}/build-constraints.txt")
+    return ctr
+
+
+def without_build_constraints(ctr: dagger.Container) -> dagger.Container:
+    for variable in BUILD_CONSTRAINT_VARIABLES:
+        ctr = ctr.without_env_variable(variable)
+    return ctr
+
+
 def python_dependencies(lock: str | None) -> Step:
     """One pip install of the app's dependencies, the base's torch held by constraints.
 
@@ -76,10 +94,9 @@ def python_dependencies(lock: str | None) -> Step:
             ctr = ctr.with_new_file(f"{REQUIREMENTS_DIR}/requirements.lock", lock)
         return (
             ctr.with_mounted_cache(pins.PIP_CACHE_DIR, dag.cache_volume(pins.PIP_CACHE_VOLUME))
-            # pip hands PIP_CONSTRAINT on to the pip that fills each isolated build environment
-            .with_env_variable("PIP_CONSTRAINT", f"{REQUIREMENTS_DIR}/build-constraints.txt")
+            .with_(with_build_constraints)
             .with_exec(install)
-            .without_env_variable("PIP_CONSTRAINT")
+            .with_(without_build_constraints)
         )
 
     return step
@@ -93,7 +110,7 @@ def requirements_lock(base: dagger.Container) -> dagger.File:
     return (
         base.with_(requirement_files)
         .with_(with_program("lock.py"))
-        .with_env_variable("PIP_CONSTRAINT", f"{REQUIREMENTS_DIR}/build-constraints.txt")
+        .with_(with_build_constraints)
         .with_exec([*resolve, "-r", inputs[0], "-c", inputs[1]])
         .with_exec(["python", program_path("lock.py"), report, *inputs], redirect_stdout=lock)
         .file(lock)
