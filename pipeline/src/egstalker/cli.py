@@ -131,17 +131,21 @@ def main() -> None:
     """Build, export and verify EGSTalker's GPU container images with Dagger."""
 
 
+def output_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("build"),
+        show_default=True,
+        help=f"Directory for {what}.",
+    )
+
+
 @main.command()
 @pipeline_options
 @variant_option
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("build"),
-    show_default=True,
-    help="Directory for the tarballs.",
-)
+@output_option("the tarballs")
 def build(create: Callable[[], Awaitable[Egstalker]], variant: str, output: Path) -> None:
     """Build the images concurrently and export them as OCI tarballs."""
     output.mkdir(parents=True, exist_ok=True)
@@ -181,14 +185,7 @@ def verify(create: Callable[[], Awaitable[Egstalker]], variant: str, gpu: bool) 
 
 @main.command()
 @pipeline_options
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("build"),
-    show_default=True,
-    help="Directory for report.txt and report.json.",
-)
+@output_option("report.txt and report.json")
 def report(create: Callable[[], Awaitable[Egstalker]], output: Path) -> None:
     """Build both images and report their sizes and build times (text table and JSON)."""
 
