@@ -302,9 +302,18 @@ async def test_a_cached_probe_run_is_stable() -> None:
     assert first == render(image.with_(steps.probe_run(gpu=False, fresh=False)))
 
 
-async def test_runtime_hygiene_runs_its_program() -> None:
-    image = (await pipeline()).build_multistage().with_(steps.runtime_hygiene_run)
-    assert execs(image)[-1] == ["python", "/opt/egstalker/programs/check_runtime.py"]
+async def test_runtime_hygiene_runs_its_program_on_what_the_build_added() -> None:
+    egs = await pipeline()
+    delta = egs._conda_delta()
+    image = egs.build_multistage().with_(steps.runtime_hygiene_run(delta))
+    assert execs(image)[-1] == [
+        "python", "/opt/egstalker/programs/check_runtime.py",
+        "/tmp/conda-delta", "/workspace/egstalker", "/opt/egstalker",
+    ]  # fmt: skip
+    (mount,) = [
+        c for c in named(image, "withMountedDirectory") if c.args["path"] == "/tmp/conda-delta"
+    ]
+    assert mount.args["source"] is delta
     files = {c.args["path"]: c.args["contents"] for c in named(image, "withNewFile")}
     assert files["/opt/egstalker/programs/check_runtime.py"] == asset_text(
         "programs/check_runtime.py"
@@ -334,7 +343,8 @@ async def test_root_runtime_on_request_and_single_stage_stays_root() -> None:
 
 
 async def test_hygiene_check_runs_as_root() -> None:
-    image = (await pipeline()).build_multistage().with_(steps.runtime_hygiene_run)
+    egs = await pipeline()
+    image = egs.build_multistage().with_(steps.runtime_hygiene_run(egs._conda_delta()))
     assert named(image, "withUser")[-1].args == {"name": "root"}
 
 

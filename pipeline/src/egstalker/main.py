@@ -309,7 +309,8 @@ class Egstalker:
 
     async def _runtime_hygiene(self) -> None:
         try:
-            await self.build_multistage().with_(steps.runtime_hygiene_run).sync()
+            image = self.build_multistage()
+            await image.with_(steps.runtime_hygiene_run(self._conda_delta())).sync()
         except dagger.ExecError as err:
             raise VerificationFailed(
                 f"multistage image failed the runtime hygiene check:\n{err.stdout.strip()}"

@@ -226,22 +226,34 @@ def without_conda_removals(listing: dagger.File) -> Step:
     return step
 
 
-def runtime_hygiene_run(ctr: dagger.Container) -> dagger.Container:
+def runtime_hygiene_run(conda_delta: dagger.Directory) -> Step:
     """Run the runtime hygiene check (no compiler, no build leftovers); fails the exec.
 
-    It runs as root, which can look everywhere, pip caches in /root included.
+    Leftovers are looked for in what the build put into the image: the builder's
+    additions to /opt/conda (mounted beside, not copied), the app and the pipeline's
+    folder; the base's own files are not the build's doing. It runs as root, which can
+    look everywhere, pip caches in /root included.
     """
-    return (
-        ctr.with_(with_program("check_runtime.py"))
-        .with_user("root")
-        .with_exec(["python", program_path("check_runtime.py")])
-    )
+    mounted = "/tmp/conda-delta"
+    roots = [mounted, pins.APP_DIR, pins.PIPELINE_DIR]
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        return (
+            ctr.with_(with_program("check_runtime.py"))
+            .with_user("root")
+            .with_mounted_directory(mounted, conda_delta)
+            .with_exec(["python", program_path("check_runtime.py"), *roots])
+        )
+
+    return step
 
 
 def non_root_user(ctr: dagger.Container) -> dagger.Container:
     """Run as a user of its own, whose home holds the caches (torch weights, wandb)."""
     home, user = pins.RUNTIME_HOME, pins.RUNTIME_USER
+    # --non-unique: a base that already has a uid 1000 (Ubuntu 24.04's "ubuntu") still works
     useradd = ["useradd", "--create-home", "--home-dir", home, "--uid", pins.RUNTIME_UID]
+    useradd += ["--non-unique"]
     return (
         ctr.with_exec([*useradd, "--user-group", user])
         .with_env_variable("HOME", home)

@@ -2,9 +2,10 @@
 
     python check_runtime.py [ROOT ...]
 
-Fails when gcc, g++, cc, c++ or nvcc is on PATH, or when a ROOT (default: the
-Python's site-packages, the app and the pipeline's folder) holds object files, ninja
-build files or setuptools build trees, or when a pip cache is left in the image.
+Fails when gcc, g++, cc, c++ or nvcc is on PATH, or when a ROOT (what the build put
+into the image; default: the Python's site-packages, the app and the pipeline's folder)
+holds object files, ninja build files or setuptools build trees, or when a pip cache is
+left in the image.
 Prints one line per finding and exits 1 if there is any.
 """
 
@@ -20,11 +21,7 @@ from pathlib import Path
 COMPILERS = ("gcc", "g++", "cc", "c++", "nvcc")
 LEFTOVER_FILES = ("*.o", "*.obj", ".ninja_log", ".ninja_deps", "build.ninja")
 LEFTOVER_DIRS = ("temp.linux-*",)  # setuptools' build/temp.<platform>-<python>
-DEFAULT_ROOTS = (
-    sysconfig.get_paths()["purelib"],
-    "/workspace/egstalker",
-    "/opt/egstalker",
-)
+DEFAULT_ROOTS = (sysconfig.get_paths()["purelib"], "/workspace/egstalker", "/opt/egstalker")
 PIP_CACHES = ("/root/.cache/pip", "~/.cache/pip")
 
 
