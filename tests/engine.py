@@ -12,8 +12,8 @@ from egstalker.hostcheck import check_gpu_variable, engine_problem
 def gpu_problem() -> str | None:
     if reason := engine_problem():
         return reason
-    if not check_gpu_variable().ok:
-        return "no GPU engine: " + check_gpu_variable().detail
+    if not (variable := check_gpu_variable()).ok:
+        return "no GPU engine: " + variable.detail
     if shutil.which("nvidia-smi") is None:
         return "no GPU engine: nvidia-smi is not on PATH (no NVIDIA driver)"
     return None
