@@ -22,6 +22,17 @@ def metachar_values(base: str) -> list[str]:
 
 
 FULLWIDTH_86 = "\uff18.\uff16"  # "8.6" in fullwidth digits
+# Values of the wrong type, as a Python caller of the module can pass them.
+WRONG_TYPES: dict[str, list[Any]] = {
+    "arch": [8.6, 86, None, ["8.6"]],
+    "max_jobs": [4.5, 4.0, True, "4"],
+    "devel_image": [None, 1],
+    "runtime_image": [b"img:1"],
+    "rasterizer_commit": [0],
+    "simple_knn_commit": [None],
+    "pytorch3d": ["false", 0, None],
+    "non_root": ["no", 1],
+}
 REFUSED_VALUES: dict[str, list[Any]] = {
     "arch": ["", " ", FULLWIDTH_86, "8.6\u0436", LONG, "8.6;;", *metachar_values("8.6")],
     "max_jobs": [0, -1, -(2**63), 2**63, 10**9],
@@ -30,6 +41,8 @@ REFUSED_VALUES: dict[str, list[Any]] = {
     "rasterizer_commit": ["", "HEAD", "\u00e4" * 40, "A" * 40, LONG, *metachar_values("a" * 40)],
     "simple_knn_commit": ["", "main", "0" * 39, "0" * 41, *metachar_values("0" * 40)],
 }
+for _option, _values in WRONG_TYPES.items():
+    REFUSED_VALUES.setdefault(_option, []).extend(_values)
 REFUSED = [(option, value) for option, values in REFUSED_VALUES.items() for value in values]
 
 
@@ -40,6 +53,15 @@ async def test_refused_with_the_option_named(option: str, value: Any) -> None:
     name = {"arch": "architecture list"}.get(option, option.replace("_", "-"))
     assert str(err.value).startswith(f"invalid {name} ")
     assert len(str(err.value)) < 1_000  # what is allowed, briefly; a long value is cut short
+    assert str(err.value).isascii()  # lookalike characters are shown escaped
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [(o, v) for o, values in WRONG_TYPES.items() for v in values]
+)
+async def test_wrong_types_name_the_type_and_the_one_expected(option: str, value: Any) -> None:
+    with pytest.raises(InvalidOption, match=rf"it is a {type(value).__name__}; use a"):
+        await Egstalker.create(**{option: value})
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from egstalker import pins
@@ -9,6 +11,7 @@ from egstalker.options import (
     check_app_entries,
     check_commit,
     check_image_ref,
+    check_local_source,
     check_max_jobs,
 )
 
@@ -74,3 +77,34 @@ def test_app_entries_accept_an_egstalker_checkout() -> None:
 def test_app_entries_refuse_other_trees(entries: list[str], missing: str) -> None:
     with pytest.raises(InvalidOption, match=f"not an EGSTalker checkout: {missing} missing"):
         check_app_entries(entries)
+
+
+def test_a_source_without_a_path_is_named_by_what_it_holds() -> None:
+    with pytest.raises(InvalidOption) as err:
+        check_app_entries(["README.md", "pipeline/", "tests/", "Makefile"])
+    assert str(err.value).startswith(
+        "invalid source 'the directory holding Makefile, README.md, pipeline/, tests/': "
+        "it is not an EGSTalker checkout: train.py, render.py, scene missing"
+    )
+    with pytest.raises(InvalidOption, match="invalid source 'an empty directory'"):
+        check_app_entries([])
+
+
+def test_a_local_source_is_checked_with_its_path(tmp_path: Path) -> None:
+    app = tmp_path / "EGSTalker"
+    (app / "scene").mkdir(parents=True)
+    (app / "train.py").write_text("")
+    with pytest.raises(InvalidOption) as err:
+        check_local_source(app)
+    assert str(err.value).startswith(f"invalid source '{app}': it is not an EGSTalker checkout")
+    (app / "render.py").write_text("")
+    assert check_local_source(app) == app
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [(4.5, "it is a float"), (True, "it is a bool"), ("4", "it is a str")],
+)
+def test_max_jobs_must_be_a_true_integer(value: object, says: str) -> None:
+    with pytest.raises(InvalidOption, match=f"invalid max-jobs .*: {says}; use a whole number"):
+        check_max_jobs(value)  # type: ignore[arg-type]

@@ -18,6 +18,13 @@ CUDA_11_8_ARCHS: Final = (
     "3.5", "3.7", "5.0", "5.2", "5.3", "6.0", "6.1", "6.2",
     "7.0", "7.2", "7.5", "8.0", "8.6", "8.7", "8.9", "9.0",
 )  # fmt: skip
+BASE_CUDA: Final = "11.8"
+
+# What torch 2.1.2's own CUDA 11.8 build (the conda package
+# pytorch-2.1.2-py3.10_cuda11.8_cudnn8.7.0_0 in both base images) has machine code for, as
+# `torch.cuda.get_arch_list()` reports it. A GPU none of these runs on cannot run torch at all,
+# whatever the extensions are built for.
+TORCH_ARCHS: Final = ("3.7", "5.0", "6.0", "6.1", "7.0", "7.5", "8.0", "8.6", "9.0")
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,33 @@ GPUS: Final = (
     Gpu(("a10", "a40", "rtx3080", "rtx3090"), "8.6"),
     Gpu(("l4", "l40", "l40s", "rtx4090"), "8.9"),
     Gpu(("h100", "h200"), "9.0"),
+)
+
+
+@dataclass(frozen=True)
+class NewerTarget:
+    """A target that exists but that only a newer CUDA compiles (NVIDIA's CUDA release notes)."""
+
+    names: tuple[str, ...]  # GPU names users type, and the target itself
+    target: str
+    family: str
+    cuda: str  # the first CUDA release whose nvcc generates code for it
+
+
+NEWER_TARGETS: Final = (
+    NewerTarget(("9.0a",), "9.0a", "Hopper's arch-specific wgmma and TMA", "12.0"),
+    NewerTarget(("10.0", "b100", "b200", "gb200"), "10.0", "Blackwell B100/B200", "12.8"),
+    NewerTarget(("10.0a",), "10.0a", "Blackwell's arch-specific features", "12.8"),
+    NewerTarget(("10.1",), "10.1", "Jetson Thor", "12.8"),
+    NewerTarget(("10.3", "b300", "gb300"), "10.3", "Blackwell Ultra B300", "12.9"),
+    NewerTarget(("11.0",), "11.0", "Jetson Thor", "13.0"),
+    NewerTarget(
+        ("12.0", "rtx5090", "rtx5080", "rtx5070", "rtxpro6000"),
+        "12.0",
+        "Blackwell RTX 50 series and RTX PRO 6000",
+        "12.8",
+    ),
+    NewerTarget(("12.1", "gb10"), "12.1", "Blackwell GB10, DGX Spark", "12.9"),
 )
 
 # Named lists. "portable" covers every GPU family above from Turing on.
@@ -69,32 +103,71 @@ def gpu_names(capability: str) -> tuple[str, ...]:
 
 def _allowed() -> str:
     names = ", ".join(n for gpu in GPUS for n in gpu.names)
+    usable = [c for c in CUDA_11_8_ARCHS if torch_runs_on(c)]
     return (
-        "use compute capabilities CUDA 11.8 supports "
-        f"({', '.join(CUDA_11_8_ARCHS)}), each optionally with +PTX, "
+        f"use compute capabilities CUDA {BASE_CUDA} and torch 2.1.2 support "
+        f"({', '.join(usable)}), each optionally with +PTX, "
         f"or GPU names ({names}), or a preset ({', '.join(PRESETS)}), "
         "separated by ';', ',' or spaces"
     )
 
 
 def _hint(token: str) -> str:
-    if m := re.fullmatch(r"(?:sm|compute)_([0-9])([0-9]+)a?", token, re.IGNORECASE):
-        return f"write {m[1]}.{m[2]} instead of {token}; "
+    if m := re.fullmatch(r"(?:sm|compute)_([0-9]+)([0-9])(a?)", token, re.IGNORECASE):
+        return f"write {m[1]}.{m[2]}{m[3].lower()} instead of {shown(token)}; "
     if m := re.fullmatch(r"([0-9])([0-9])", token):
-        return f"write {m[1]}.{m[2]} instead of {token}; "
-    if token.endswith("a") and _ARCH.fullmatch(token[:-1]):
-        return "CUDA 11.8 has no arch-specific 'a' targets; "
+        return f"write {m[1]}.{m[2]} instead of {shown(token)}; "
     return ""
 
 
+def newer_target(token: str) -> NewerTarget | None:
+    """The target or GPU name ``token`` names, when only a newer CUDA than the base's has it."""
+    lowered = token.lower().removesuffix("+ptx")
+    return next((t for t in NEWER_TARGETS if lowered in t.names), None)
+
+
+def torch_runs_on(capability: str) -> bool:
+    """Whether torch's own kernels run on a GPU of this capability (same major, minor <=)."""
+    major, minor = (int(part) for part in capability.split("."))
+    return any(
+        t_major == major and t_minor <= minor
+        for t_major, t_minor in (map(int, t.split(".")) for t in TORCH_ARCHS)
+    )
+
+
+def _refused(token: str, value: str) -> InvalidOption | None:
+    """Why a well-known target cannot be built for with the base images, if it cannot."""
+    if newer := newer_target(token):
+        named = f"{shown(token)} ({newer.family})"
+        if token.lower().removesuffix("+ptx") != newer.target:
+            named = f"{shown(token)} ({newer.target}, {newer.family})"
+        return InvalidOption(
+            "architecture list",
+            value,
+            f"{named} needs CUDA {newer.cuda} or newer, and the base images have CUDA "
+            f"{BASE_CUDA}; {_allowed()}",
+        )
+    return None
+
+
 def _parse_token(token: str, value: str) -> tuple[Arch, ...]:
+    if refused := _refused(token, value):
+        raise refused
     if m := _ARCH.fullmatch(token):
         arch = Arch(int(m["major"]), int(m["minor"]), bool(m["ptx"]))
         if arch.capability not in CUDA_11_8_ARCHS:
             raise InvalidOption(
                 "architecture list",
                 value,
-                f"{arch.capability} is not a CUDA 11.8 target; {_allowed()}",
+                f"{arch.capability} is not a CUDA {BASE_CUDA} target; {_allowed()}",
+            )
+        if not torch_runs_on(arch.capability):
+            raise InvalidOption(
+                "architecture list",
+                value,
+                f"{arch.capability}: the base images' torch 2.1.2 has no kernels for it (its "
+                f"oldest is sm_{TORCH_ARCHS[0].replace('.', '')}), so nothing would run there; "
+                f"{_allowed()}",
             )
         return (arch,)
     lowered = token.lower()

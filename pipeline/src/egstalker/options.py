@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Final
 
 from egstalker import pins
@@ -28,10 +29,28 @@ _IMAGE_REF = re.compile(
 )
 
 
+def check_type(option: str, value: object, expected: type) -> None:
+    """Refuse a value of another type than the option's, as Python callers can pass one.
+
+    ``bool`` is no ``int`` here and ``int`` no ``bool``: ``max_jobs=True`` is a mistake.
+    """
+    if type(value) is not expected:
+        raise InvalidOption(
+            option, value, f"it is a {type(value).__name__}; use a {expected.__name__}"
+        )
+
+
 def check_max_jobs(value: int | None) -> int | None:
     """``None`` lets the builder choose from its cores and memory; else 1..MAX_JOBS_LIMIT."""
     if value is None:
         return None
+    if type(value) is not int:
+        raise InvalidOption(
+            "max-jobs",
+            value,
+            f"it is a {type(value).__name__}; use a whole number from 1 to {MAX_JOBS_LIMIT}, "
+            "or leave it out",
+        )
     if not 1 <= value <= MAX_JOBS_LIMIT:
         raise InvalidOption(
             "max-jobs",
@@ -44,6 +63,7 @@ def check_max_jobs(value: int | None) -> int | None:
 
 def check_image_ref(option: str, value: str) -> str:
     """A container image reference such as ``pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel``."""
+    check_type(option, value, str)
     if not _IMAGE_REF.fullmatch(value):
         raise InvalidOption(
             option,
@@ -56,25 +76,47 @@ def check_image_ref(option: str, value: str) -> str:
 
 def check_commit(option: str, value: str) -> str:
     """A full 40-character lowercase git commit hash."""
+    check_type(option, value, str)
     if not _COMMIT.fullmatch(value):
         raise InvalidOption(option, value, "use a full 40-character lowercase hex commit hash")
     return value
 
 
-def check_app_entries(entries: Iterable[str]) -> None:
+def described_entries(entries: Iterable[str], shown_at_most: int = 6) -> str:
+    """A directory named by what its top level holds, for messages about a tree without a path."""
+    names = sorted(entries)
+    if not names:
+        return "an empty directory"
+    listed = ", ".join(names[:shown_at_most]) + (", ..." if len(names) > shown_at_most else "")
+    return f"the directory holding {listed}"
+
+
+def check_app_entries(entries: Iterable[str], given: str | None = None) -> None:
     """Refuse a source directory whose top level lacks EGSTalker's files.
 
-    ``entries`` are top-level names as ``Directory.entries`` gives them (folders may end in '/').
+    ``entries`` are top-level names as ``Directory.entries`` gives them (folders may end in
+    '/'); ``given`` names the directory in the message (its path), else its entries do.
     """
+    entries = list(entries)
     present = {e.rstrip("/") for e in entries}
     missing = [m for m in APP_MARKERS if m not in present]
     if missing:
         raise InvalidOption(
             "source",
-            "the given directory",
+            given if given is not None else described_entries(entries),
             f"it is not an EGSTalker checkout: {', '.join(missing)} missing at its top level; "
             "pass the repository root, or leave --source out to use the pinned commit",
         )
+
+
+def check_local_source(path: Path) -> Path:
+    """A local checkout given on the command line: it exists, is a folder, and is EGSTalker's."""
+    if not path.exists():
+        raise InvalidOption("source", str(path), "no such file or directory")
+    if not path.is_dir():
+        raise InvalidOption("source", str(path), "it is a file; give the checkout's folder")
+    check_app_entries((p.name for p in path.iterdir()), given=str(path))
+    return path
 
 
 def checked_settings(
@@ -87,6 +129,7 @@ def checked_settings(
     simple_knn_commit: str = pins.SIMPLE_KNN.commit,
 ) -> dict[str, str | int | None]:
     """Every option that needs no engine, checked; keys are the pipeline's field names."""
+    check_type("architecture list", arch, str)
     return {
         "arch_list": resolve_arch_list(arch),
         "max_jobs": check_max_jobs(max_jobs),
