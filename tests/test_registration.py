@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from egstalker import Egstalker, pins
 
 OBJECT = Egstalker.__dagger_object_type__
@@ -17,6 +19,38 @@ def test_user_facing_functions() -> None:
         "verify",
         "verify_all",
     }
+
+
+# Every function, with the engine's cache policy it must have and why. Since Dagger 0.19 a
+# function's result is kept up to 7 days unless it says "never" (core/modfunc.go,
+# MaxFunctionCacheTTLSeconds; "never" adds a per-call input, cacheImplicitInputs).
+CACHED = None
+NEVER = "never"
+CACHE_POLICIES = {
+    "builder": (CACHED, "a build of pinned inputs: the same options give the same image"),
+    "build_single_stage": (CACHED, "a build of pinned inputs"),
+    "build_multistage": (CACHED, "a build of pinned inputs"),
+    "size_breakdown": (CACHED, "measures files of a cached build, which do not change"),
+    "probe_without_gpu": (CACHED, "a check of a cached image: it passes or fails the same way"),
+    "runtime_hygiene": (CACHED, "a check of a cached image"),
+    "verify": (NEVER, "the user asks for the probe to run now, on this engine's GPU"),
+    "verify_all": (NEVER, "the same, for both images"),
+    "report": (NEVER, "measures this run's build times"),
+    "export_all": (NEVER, "holds the report, which measures this run"),
+    "publish": (NEVER, "pushes to a registry: a side effect every call must have"),
+    "lock": (NEVER, "resolves against the package index, which moves"),
+    "pin_bases": (NEVER, "reads the tags' current digests, which move"),
+}
+
+
+def test_every_function_has_a_reasoned_cache_policy() -> None:
+    registered = {name for name in OBJECT.functions if name}
+    assert registered == set(CACHE_POLICIES), "classify each new function in CACHE_POLICIES"
+
+
+@pytest.mark.parametrize(("name", "policy"), [(n, p) for n, (p, _) in CACHE_POLICIES.items()])
+def test_cache_policy(name: str, policy: str | None) -> None:
+    assert OBJECT.functions[name].cache_policy == policy
 
 
 def test_verification_is_never_cached_and_checks_need_no_gpu() -> None:

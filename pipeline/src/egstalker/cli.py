@@ -8,12 +8,13 @@ the Dagger module.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,11 +24,12 @@ import dagger
 from dagger import dag
 
 from egstalker.archs import DEFAULT_ARCH_LIST, resolve_arch_list
+from egstalker.concurrency import run_all
 from egstalker.errors import InvalidOption
-from egstalker.failures import exec_failure, query_failure
+from egstalker.failures import StepsFailed, describe
 from egstalker.hostcheck import check_dagger_cli, doctor, engine_problem
 from egstalker.main import Egstalker
-from egstalker.options import checked_settings
+from egstalker.options import check_local_source, checked_settings
 from egstalker.verification import VARIANTS, VerificationFailed
 
 T = TypeVar("T")
@@ -43,8 +45,86 @@ class RunFailed(click.ClickException):
     """A build step or a verification failed: exit code 1."""
 
 
+class OneLineCommand(click.Command):
+    """A command whose usage errors are one line (click's own show a usage header first)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            raise UsageProblem(err.format_message()) from None
+
+
+class OneLineGroup(click.Group):
+    """The CLI's group: one-line usage errors for itself and for every command in it."""
+
+    command_class = OneLineCommand
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            raise UsageProblem(err.format_message()) from None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as err:
+            raise UsageProblem(err.format_message()) from None
+
+
+# What the user can fix before anything runs (exit 2), and what failed while running (exit 1).
+USAGE_ERRORS = (InvalidOption, dagger.ProvisionError, dagger.ClientConnectionError)
+RUN_ERRORS = (dagger.QueryError, VerificationFailed)
+
+
+def leaves(error: BaseException) -> list[BaseException]:
+    """Every failure inside exception groups and ``StepsFailed``, in order."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in leaves(inner)]
+    if isinstance(error, StepsFailed):
+        return [leaf for inner in error.errors for leaf in leaves(inner)]
+    return [error]
+
+
+def usage_message(error: BaseException) -> str:
+    if isinstance(error, dagger.ProvisionError):
+        return f"could not start the Dagger engine: {error}"
+    if isinstance(error, dagger.ClientConnectionError):
+        return f"could not reach the Dagger engine: {error}"
+    return str(error)
+
+
+def as_click_error(error: BaseException) -> click.ClickException:
+    """One exception for the user: every failure it holds, each with its step and hints.
+
+    Anything unexpected is raised as it is, traceback and all.
+    """
+    failures = leaves(error)
+    unexpected = [f for f in failures if not isinstance(f, USAGE_ERRORS + RUN_ERRORS)]
+    if unexpected:
+        raise unexpected[0]
+    if all(isinstance(f, USAGE_ERRORS) for f in failures):
+        return UsageProblem("\n".join(usage_message(f) for f in failures))
+    return RunFailed("\n\n".join(describe(f) for f in failures))
+
+
 def run_pipeline(work: Callable[[], Awaitable[T]]) -> T:
-    """Run ``work`` against an engine, turning every expected failure into one message."""
+    """Run ``work`` against an engine, turning every expected failure into its message."""
     if problem := engine_problem():
         raise UsageProblem(problem)
 
@@ -54,44 +134,61 @@ def run_pipeline(work: Callable[[], Awaitable[T]]) -> T:
 
     try:
         return anyio.run(connected)
+    except (Exception, BaseExceptionGroup) as error:
+        raise as_click_error(error) from None
+
+
+@contextlib.contextmanager
+def output_folder(path: Path) -> Iterator[Path]:
+    """A folder for results, removed again if it is new and a failure left it empty."""
+    created = not path.exists()
+    try:
+        yield path
+    except BaseException:
+        if created and path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+        raise
+
+
+def checked_source(source: Path | None) -> Path | None:
+    """A local checkout, checked here before anything is sent to an engine."""
+    try:
+        return None if source is None else check_local_source(source).resolve()
     except InvalidOption as err:
         raise UsageProblem(str(err)) from None
-    except dagger.ProvisionError as err:
-        raise UsageProblem(f"could not start the Dagger engine: {err}") from None
-    except dagger.ClientConnectionError as err:
-        raise UsageProblem(f"could not reach the Dagger engine: {err}") from None
-    except dagger.ExecError as err:
-        raise RunFailed(exec_failure(err.command, err.exit_code, err.stderr)) from None
-    except VerificationFailed as err:
-        raise RunFailed(str(err)) from None
-    except dagger.QueryError as err:
-        raise RunFailed(query_failure(str(err))) from None
+
+
+arch_option = click.option(
+    "--arch",
+    default=DEFAULT_ARCH_LIST,
+    show_default=True,
+    help="CUDA architectures ('8.0;8.6', '8.6+PTX'), GPU names ('a100,a10') or 'portable'.",
+)
+max_jobs_option = click.option(
+    "--max-jobs",
+    type=int,
+    default=None,
+    help="Parallel compile jobs [default: from the builder].",
+)
+# A plain string: the checkout is checked by us, naming the path, before any engine work.
+source_option = click.option(
+    "--source",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Local EGSTalker checkout [default: the pinned public commit].",
+)
+pytorch3d_option = click.option(
+    "--pytorch3d/--no-pytorch3d", default=True, show_default=True, help="Compile pytorch3d."
+)
 
 
 def pipeline_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The build options every engine command takes, checked before any engine work."""
 
-    @click.option(
-        "--arch",
-        default=DEFAULT_ARCH_LIST,
-        show_default=True,
-        help="CUDA architectures ('8.0;8.6', '8.6+PTX'), GPU names ('a100,a10') or 'portable'.",
-    )
-    @click.option(
-        "--max-jobs",
-        type=int,
-        default=None,
-        help="Parallel compile jobs [default: from the builder].",
-    )
-    @click.option(
-        "--source",
-        type=click.Path(exists=True, file_okay=False, path_type=Path),
-        default=None,
-        help="Local EGSTalker checkout [default: the pinned public commit].",
-    )
-    @click.option(
-        "--pytorch3d/--no-pytorch3d", default=True, show_default=True, help="Compile pytorch3d."
-    )
+    @arch_option
+    @max_jobs_option
+    @source_option
+    @pytorch3d_option
     @functools.wraps(command)
     def wrapper(
         arch: str, max_jobs: int | None, source: Path | None, pytorch3d: bool, **kwargs: Any
@@ -100,9 +197,10 @@ def pipeline_options(command: Callable[..., Any]) -> Callable[..., Any]:
             checked_settings(arch=arch, max_jobs=max_jobs)
         except InvalidOption as err:
             raise UsageProblem(str(err)) from None
+        local = checked_source(source)
 
         async def create() -> Egstalker:
-            directory = dag.host().directory(str(source.resolve())) if source else None
+            directory = dag.host().directory(str(local)) if local else None
             return await Egstalker.create(
                 source=directory, arch=arch, max_jobs=max_jobs, pytorch3d=pytorch3d
             )
@@ -125,7 +223,7 @@ variant_option = click.option(
 )
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 @click.version_option(package_name="egstalker")
 def main() -> None:
     """Build, export and verify EGSTalker's GPU container images with Dagger."""
@@ -147,24 +245,26 @@ def output_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any
 @variant_option
 @output_option("the tarballs")
 def build(create: Callable[[], Awaitable[Egstalker]], variant: str, output: Path) -> None:
-    """Build the images concurrently and export them as OCI tarballs."""
-    output.mkdir(parents=True, exist_ok=True)
+    """Build the images concurrently and export them as OCI tarballs.
+
+    A failed image does not stop the other; every failure is reported.
+    """
 
     async def work() -> None:
         egs = await create()
-        images = {"single-stage": egs.build_single_stage(), "multistage": egs.build_multistage()}
+        images = {"single-stage": egs.build_single_stage, "multistage": egs.build_multistage}
+        output.mkdir(parents=True, exist_ok=True)
 
         async def export(name: str) -> None:
             started = time.monotonic()
             click.echo(f"building {name} for {egs.arch_list} ...", err=True)
-            path = await images[name].export(str(output / f"egstalker-{name}.tar"))
+            path = await images[name]().export(str(output / f"egstalker-{name}.tar"))
             click.echo(f"{name}: {path} ({time.monotonic() - started:.0f} s)")
 
-        async with anyio.create_task_group() as group:
-            for name in chosen(variant):
-                group.start_soon(export, name)
+        await run_all({name: functools.partial(export, name) for name in chosen(variant)})
 
-    run_pipeline(work)
+    with output_folder(output):
+        run_pipeline(work)
 
 
 @main.command()
@@ -192,7 +292,8 @@ def report(create: Callable[[], Awaitable[Egstalker]], output: Path) -> None:
     async def work() -> None:
         await (await (await create()).report()).export(str(output))
 
-    run_pipeline(work)
+    with output_folder(output):
+        run_pipeline(work)
     click.echo((output / "report.txt").read_text(), nl=False)
 
 
@@ -239,22 +340,24 @@ def doctor_command() -> None:
 
 
 @main.command()
-@click.option("--arch", default=DEFAULT_ARCH_LIST, show_default=True, help="CUDA architectures.")
-@click.option(
-    "--source",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="Local EGSTalker checkout [default: the pinned public commit].",
-)
-def shell(arch: str, source: Path | None) -> None:
+@arch_option
+@max_jobs_option
+@source_option
+@pytorch3d_option
+def shell(arch: str, max_jobs: int | None, source: Path | None, pytorch3d: bool) -> None:
     """Open a terminal in the builder with the app in place (needs the Dagger CLI)."""
     try:
-        resolve_arch_list(arch)
+        checked_settings(arch=arch, max_jobs=max_jobs)
     except InvalidOption as err:
         raise UsageProblem(str(err)) from None
+    local = checked_source(source)
     if not (cli := check_dagger_cli()).ok:
         raise UsageProblem(cli.detail)
     command = ["dagger", "call", "--arch", arch]
-    if source:
-        command += ["--source", str(source)]
+    if max_jobs is not None:
+        command += ["--max-jobs", str(max_jobs)]
+    if local:
+        command += ["--source", str(local)]
+    if not pytorch3d:
+        command += ["--pytorch3d=false"]
     sys.exit(subprocess.run([*command, "build-single-stage", "terminal"], check=False).returncode)

@@ -1,7 +1,7 @@
 """Failures turned into what a user can act on: the step that failed, and the known fixes.
 
-Pure: used by the CLI on the errors the engine returns. The in-container programs print
-their own step names and hints, which arrive here in the failed step's stderr.
+Pure: used by the module and the CLI on the errors the engine returns. The in-container
+programs print their own step names and hints, which arrive here in the failed step's stderr.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import re
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Final
+
+import dagger
 
 STDERR_LINES: Final = 15
 
@@ -65,3 +67,20 @@ def exec_failure(command: Sequence[str], exit_code: int, stderr: str) -> str:
 
 def query_failure(message: str) -> str:
     return "\n".join([message.strip(), *(f"hint: {h}" for h in engine_hints(message))])
+
+
+class StepsFailed(Exception):
+    """Several steps that ran side by side failed; ``errors`` holds each one, in order."""
+
+    def __init__(self, errors: Sequence[Exception]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n\n".join(describe(e) for e in self.errors))
+
+
+def describe(error: BaseException) -> str:
+    """What a user reads for a failure: a failed step's name, exit code, stderr and hints."""
+    if isinstance(error, dagger.ExecError):
+        return exec_failure(error.command, error.exit_code, error.stderr)
+    if isinstance(error, dagger.QueryError):
+        return query_failure(str(error))
+    return str(error)

@@ -1,7 +1,11 @@
-"""What this host needs to run the pipeline, checked with the real commands, each with its fix.
+"""Whether this host can reach a Dagger engine, decided as the Dagger CLI decides it.
 
-Used by the CLI's ``doctor`` and before each engine command, so that a missing engine
-is one clear line instead of a traceback. No ``dag`` here.
+Used by the CLI's ``doctor`` and before each engine command, so that a missing engine is one
+clear line instead of a traceback. The order follows Dagger 0.21's own: a running ``dagger
+run`` session (the SDK's DAGGER_SESSION_PORT), a Dagger Cloud engine (DAGGER_CLOUD_ENGINE),
+an engine named by _EXPERIMENTAL_DAGGER_RUNNER_HOST, else the engine image started with the
+first container runtime found among docker, Apple's ``container``, podman, finch and nerdctl.
+Every check runs the real host command. No ``dag`` here.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -19,10 +25,38 @@ from egstalker.pins import DAGGER_VERSION
 # Both images, the base layers and the engine's cache, measured at about 30 GB.
 DISK_NEEDED: Final = 30 * 1000**3
 GPU_SUPPORT_VARIABLE: Final = "_EXPERIMENTAL_DAGGER_GPU_SUPPORT"
+RUNNER_HOST_VARIABLE: Final = "_EXPERIMENTAL_DAGGER_RUNNER_HOST"
+CLI_BIN_VARIABLE: Final = "_EXPERIMENTAL_DAGGER_CLI_BIN"
+ENGINE_IMAGE: Final = f"registry.dagger.io/engine:v{DAGGER_VERSION}"
 INSTALL_DAGGER: Final = (
     f"install the Dagger CLI {DAGGER_VERSION} (https://docs.dagger.io/install, "
     f"with DAGGER_VERSION={DAGGER_VERSION})"
 )
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A container runtime the Dagger CLI can start its engine with."""
+
+    name: str  # as in a runner host's scheme, e.g. image+podman://
+    command: str
+    answers: tuple[str, ...]  # what the CLI runs to see whether its daemon answers
+
+
+# In the CLI's order (engine/client/drivers/container.go); the availability commands are
+# those of drivers/docker.go and drivers/apple.go.
+RUNTIMES: Final = (
+    Runtime("docker", "docker", ("version",)),
+    Runtime("apple", "container", ("system", "status")),
+    Runtime("podman", "podman", ("version",)),
+    Runtime("finch", "finch", ("version",)),
+    Runtime("nerdctl", "nerdctl", ("version",)),
+)
+# Runner-host schemes that reach an engine running elsewhere (drivers/dial.go, cloud.go).
+REMOTE_SCHEMES: Final = ("tcp", "unix", "ssh", "kube-pod", "tls", "dagger-cloud")
+# Schemes that start (image) or reuse (container) an engine container through a runtime.
+RUNTIME_SCHEMES: Final = ("image", "container")
+LEGACY_DOCKER_SCHEMES: Final = ("docker-image", "docker-container")
 
 
 @dataclass(frozen=True)
@@ -35,35 +69,95 @@ class Finding:
     required: bool = True
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str] | None:
+def _run(args: Sequence[str]) -> subprocess.CompletedProcess[str] | None:
     try:
         return subprocess.run(args, capture_output=True, text=True, check=False, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
 
 
-def external_engine() -> bool:
-    """A session or runner given from outside: no local Docker is needed then."""
-    return bool(
-        os.environ.get("DAGGER_SESSION_PORT") or os.environ.get("_EXPERIMENTAL_DAGGER_RUNNER_HOST")
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def check_runtimes(runtimes: Sequence[Runtime], target: str) -> Finding:
+    """The first runtime found decides, as in the CLI: a found one whose daemon is down stops."""
+    for runtime in runtimes:
+        if shutil.which(runtime.command) is None:
+            continue
+        command = [runtime.command, *runtime.answers]
+        result = _run(command)
+        if result is None or result.returncode != 0:
+            reason = _first_line((result.stderr or result.stdout) if result else "") or "no answer"
+            return Finding(
+                "engine",
+                False,
+                f"{runtime.command} is installed but `{' '.join(command)}` failed ({reason}): "
+                f"start its daemon (e.g. systemctl start {runtime.command}); the Dagger CLI "
+                "uses the first runtime it finds",
+            )
+        return Finding("engine", True, f"{target}, started with {runtime.command}")
+    names = ", ".join(r.command for r in runtimes)
+    return Finding(
+        "engine",
+        False,
+        f"no container runtime to start the engine ({names} not found): install Docker, or "
+        f"point {RUNNER_HOST_VARIABLE} at a running engine (README: Build on a bigger machine)",
     )
 
 
-def check_docker() -> Finding:
-    if external_engine():
-        return Finding("docker", True, "not needed: an engine is given by the environment")
-    if shutil.which("docker") is None:
+def check_runner_host(value: str) -> Finding:
+    """An engine named by _EXPERIMENTAL_DAGGER_RUNNER_HOST."""
+    scheme = value.partition("://")[0]
+    base, _, runtime = scheme.partition("+")
+    if scheme in REMOTE_SCHEMES:
+        return Finding("engine", True, f"the engine at {value} ({RUNNER_HOST_VARIABLE})")
+    if scheme in LEGACY_DOCKER_SCHEMES:
+        return check_runtimes(RUNTIMES[:1], f"the engine {value}")
+    if base in RUNTIME_SCHEMES:
+        chosen = [r for r in RUNTIMES if not runtime or r.name == runtime]
+        if chosen:
+            return check_runtimes(chosen, f"the engine {value}")
+    schemes = [*REMOTE_SCHEMES, *RUNTIME_SCHEMES]
+    return Finding(
+        "engine",
+        False,
+        f"{RUNNER_HOST_VARIABLE}={value!r}: the Dagger CLI has no driver for it; use one of "
+        + ", ".join(f"{s}://" for s in schemes),
+    )
+
+
+def check_engine(environ: dict[str, str] | None = None) -> Finding:
+    """How an engine will be reached from here, in the Dagger CLI's and SDK's order."""
+    env = os.environ if environ is None else environ
+    if port := env.get("DAGGER_SESSION_PORT"):
+        if not env.get("DAGGER_SESSION_TOKEN"):
+            return Finding(
+                "engine",
+                False,
+                "DAGGER_SESSION_PORT is set without DAGGER_SESSION_TOKEN: run inside "
+                "`dagger run`, or unset DAGGER_SESSION_PORT",
+            )
+        return Finding("engine", True, f"the `dagger run` session on port {port}")
+    if "DAGGER_CLOUD_ENGINE" in env:
         return Finding(
-            "docker", False, "docker not found: install Docker; Dagger runs its engine in it"
+            "engine",
+            True,
+            "a Dagger Cloud engine (DAGGER_CLOUD_ENGINE; needs `dagger login` or "
+            "DAGGER_CLOUD_TOKEN)",
         )
-    info = _run("docker", "info", "--format", "{{.ServerVersion}}")
-    if info is None or info.returncode != 0:
-        return Finding(
-            "docker",
-            False,
-            "the Docker daemon does not answer: start it (e.g. systemctl start docker)",
-        )
-    return Finding("docker", True, f"daemon {info.stdout.strip()}")
+    if runner := env.get(RUNNER_HOST_VARIABLE):
+        return check_runner_host(runner)
+    return check_runtimes(RUNTIMES, f"the engine image {ENGINE_IMAGE}")
+
+
+def engine_is_local(environ: dict[str, str] | None = None) -> bool:
+    """Whether the engine (and so its cache and the images) lives on this host."""
+    env = os.environ if environ is None else environ
+    if env.get("DAGGER_SESSION_PORT") or "DAGGER_CLOUD_ENGINE" in env:
+        return False
+    scheme = env.get(RUNNER_HOST_VARIABLE, "image://").partition("://")[0]
+    return scheme not in REMOTE_SCHEMES
 
 
 def parse_dagger_version(output: str) -> str | None:
@@ -72,21 +166,40 @@ def parse_dagger_version(output: str) -> str | None:
     return match[1] if match else None
 
 
-def check_dagger_cli() -> Finding:
+def check_dagger_cli(required: bool = True) -> Finding:
+    """The `dagger` on PATH, which `dagger call`, `make shell` and the publish targets run."""
     if shutil.which("dagger") is None:
         return Finding(
             "dagger",
             False,
-            f"dagger not found: {INSTALL_DAGGER}; the CLI commands of this package fetch it "
-            "themselves, but `dagger call` and `make shell` need it on PATH",
+            f"dagger not found: {INSTALL_DAGGER}; `dagger call` and the make targets that call "
+            "it need it on PATH (the egstalker commands fetch their own)",
+            required,
         )
-    result = _run("dagger", "version")
+    result = _run(["dagger", "version"])
     version = parse_dagger_version(result.stdout if result else "")
     if version != DAGGER_VERSION:
         return Finding(
-            "dagger", False, f"dagger is {version or 'of unknown version'}: {INSTALL_DAGGER}"
+            "dagger",
+            False,
+            f"dagger is {version or 'of unknown version'}: {INSTALL_DAGGER}",
+            required,
         )
-    return Finding("dagger", True, f"v{version}, as dagger.json asks")
+    return Finding("dagger", True, f"v{version}, as dagger.json asks", required)
+
+
+def check_sdk_cli() -> Finding:
+    """The CLI the egstalker commands use: _EXPERIMENTAL_DAGGER_CLI_BIN, else fetched."""
+    if binary := os.environ.get(CLI_BIN_VARIABLE):
+        if shutil.which(binary) is None:
+            return Finding("sdk cli", False, f"{CLI_BIN_VARIABLE}={binary!r} is not an executable")
+        return Finding("sdk cli", True, f"{binary} ({CLI_BIN_VARIABLE})", required=False)
+    return Finding(
+        "sdk cli",
+        True,
+        f"the egstalker commands fetch the Dagger CLI {DAGGER_VERSION} on first use",
+        required=False,
+    )
 
 
 def check_gpu_toolkit() -> Finding:
@@ -96,7 +209,8 @@ def check_gpu_toolkit() -> Finding:
     return Finding(
         "nvidia toolkit",
         False,
-        "NVIDIA Container Toolkit not found: install it for `verify --gpu` (building needs no GPU)",
+        "NVIDIA Container Toolkit not found: install it for `verify --gpu` on an engine "
+        "started here (building needs no GPU)",
         required=False,
     )
 
@@ -112,27 +226,48 @@ def check_gpu_variable() -> Finding:
     )
 
 
-def check_disk(path: Path = Path("/")) -> Finding:
+def check_disk(path: Path = Path("/"), required: bool = True) -> Finding:
     free = shutil.disk_usage(path).free
     detail = f"{free / 1000**3:.0f} GB free at {path}"
     if free < DISK_NEEDED:
         return Finding(
-            "disk", False, f"{detail}: free at least {DISK_NEEDED // 1000**3} GB for the images"
+            "disk",
+            False,
+            f"{detail}: free at least {DISK_NEEDED // 1000**3} GB for the engine and the images",
+            required,
         )
-    return Finding("disk", True, detail)
+    return Finding("disk", True, detail, required)
 
 
 def doctor() -> list[Finding]:
+    """Every check; disk matters only where the engine, its cache and the images live here."""
     return [
-        check_docker(),
-        check_dagger_cli(),
+        check_engine(),
+        check_sdk_cli(),
+        check_dagger_cli(required=False),
         check_gpu_toolkit(),
         check_gpu_variable(),
-        check_disk(),
+        check_disk(required=engine_is_local()),
     ]
 
 
 def engine_problem() -> str | None:
-    """Why no engine can be started from here, or None. The SDK fetches the CLI itself."""
-    docker = check_docker()
-    return None if docker.ok else f"no Dagger engine can start: {docker.detail}"
+    """Why no engine can be reached from here, or None. The SDK fetches the CLI itself."""
+    engine = check_engine()
+    return None if engine.ok else f"no Dagger engine can be reached: {engine.detail}"
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m egstalker.hostcheck dagger-cli`: one line and exit 2 without a usable CLI."""
+    if list(argv) != ["dagger-cli"]:
+        print("usage: python -m egstalker.hostcheck dagger-cli", file=sys.stderr)
+        return 2
+    cli = check_dagger_cli()
+    if not cli.ok:
+        print(f"error: {cli.detail}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

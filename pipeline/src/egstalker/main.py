@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Annotated, Self
 
-import anyio
 import dagger
 from dagger import Doc, check, dag, field, function, object_type
 
@@ -14,12 +14,19 @@ from egstalker import pins, steps
 from egstalker.archs import DEFAULT_ARCH_LIST
 from egstalker.assets import optional_asset_text
 from egstalker.baseimages import BASE_IMAGES, BaseImage, digest_of, render
-from egstalker.options import check_app_entries, checked_settings
+from egstalker.concurrency import run_all
+from egstalker.options import check_app_entries, check_type, checked_settings
 from egstalker.pins import GitPin
 from egstalker.registry import check_credentials, publish_refs, registry_host
 from egstalker.report import ImageReport, render_json, render_text
 from egstalker.sources import git_tree
-from egstalker.verification import VARIANTS, VerificationFailed, check_variant, verdict
+from egstalker.verification import (
+    VARIANTS,
+    check_variant,
+    hygiene_verdict,
+    is_step,
+    verdict,
+)
 
 LOCAL_REVISION = "local"
 LOCK = "data/requirements.lock"
@@ -79,6 +86,8 @@ class Egstalker:
         ] = True,
     ) -> Self:
         """Set the build options; each is checked before any container is built."""
+        check_type("pytorch3d", pytorch3d, bool)
+        check_type("non-root", non_root, bool)
         settings = checked_settings(
             arch=arch,
             max_jobs=max_jobs,
@@ -173,22 +182,14 @@ class Egstalker:
         self,
         gpu: Annotated[bool, Doc("Attach the engine's GPUs and launch kernels")] = False,
     ) -> str:
-        """Verify both images concurrently; returns both reports, fails if either fails."""
-        reports: dict[str, object] = {}
-        failures: list[str] = []
+        """Verify both images concurrently; returns both reports, fails naming every failure.
 
-        async def one(variant: str) -> None:
-            try:
-                reports[variant] = json.loads(await self.verify(variant, gpu))
-            except VerificationFailed as err:
-                failures.append(str(err))
-
-        async with anyio.create_task_group() as group:
-            for variant in VARIANTS:
-                group.start_soon(one, variant)
-        if failures:
-            raise VerificationFailed("\n".join(sorted(failures)))
-        return json.dumps(reports, indent=2)
+        Never cached. One image's failure does not stop the other's verification.
+        """
+        reports = await run_all(
+            {variant: functools.partial(self.verify, variant, gpu) for variant in VARIANTS}
+        )
+        return json.dumps({v: json.loads(r) for v, r in reports.items()}, indent=2)
 
     @check
     @function
@@ -203,11 +204,11 @@ class Egstalker:
         """Check: the multistage image has no compiler on PATH and no build leftovers."""
         await self._runtime_hygiene()
 
-    @function
+    @function(cache="never")
     async def report(self) -> dagger.Directory:
         """Build both images and report their sizes and build times (report.txt, report.json).
 
-        Sizes are those of the exported OCI tarballs.
+        Sizes are those of the exported OCI tarballs. Never cached: each call measures anew.
         """
         images = await self._measure()
         return (
@@ -216,9 +217,12 @@ class Egstalker:
             .with_new_file("report.json", render_json(images))
         )
 
-    @function
+    @function(cache="never")
     async def export_all(self) -> dagger.Directory:
-        """Both images as OCI tarballs (egstalker-<variant>.tar) with the report beside them."""
+        """Both images as OCI tarballs (egstalker-<variant>.tar) with the report beside them.
+
+        Never cached, as the report it holds measures this run.
+        """
         exported = dag.directory().with_directory(".", await self.report())
         for variant in VARIANTS:
             exported = exported.with_file(
@@ -226,7 +230,7 @@ class Egstalker:
             )
         return exported
 
-    @function
+    @function(cache="never")
     async def publish(
         self,
         address: Annotated[str, Doc("Repository to push to, without tag: ghcr.io/me/egstalker")],
@@ -238,18 +242,21 @@ class Egstalker:
             dagger.Secret | None, Doc("Registry password or token, e.g. env:REGISTRY_TOKEN")
         ] = None,
     ) -> str:
-        """Push both images and return their references with digests, one a line."""
+        """Push both images and return their references with digests, one a line.
+
+        Never cached: each call pushes. A failed push does not stop the other one.
+        """
         refs = publish_refs(address, tag)
         check_credentials(username, password is not None)
-        published: dict[str, str] = {}
-
-        async def push(variant: str) -> None:
-            image = self._publishable(variant, address, username, password)
-            published[variant] = await image.publish(refs[variant])
-
-        async with anyio.create_task_group() as group:
-            for variant in VARIANTS:
-                group.start_soon(push, variant)
+        published = await run_all(
+            {
+                variant: functools.partial(
+                    self._publishable(variant, address, username, password).publish,
+                    refs[variant],
+                )
+                for variant in VARIANTS
+            }
+        )
         return "\n".join(f"{variant}: {published[variant]}" for variant in VARIANTS)
 
     def _publishable(
@@ -261,18 +268,21 @@ class Egstalker:
             image = image.with_registry_auth(registry_host(address), username, password)
         return image
 
-    @function
+    @function(cache="never")
     def lock(self) -> dagger.File:
         """Resolve the requirements in the devel base and lock them with hashes (make lock).
 
         Export it to pipeline/src/egstalker/data/requirements.lock; the builder then
-        installs exactly those files, hash-checked.
+        installs exactly those files, hash-checked. Never cached: the package index moves.
         """
         return steps.requirements_lock(self._devel_base())
 
-    @function
+    @function(cache="never")
     async def pin_bases(self) -> dagger.File:
-        """The base images' tags with their current digests: base-images.toml (make pin-bases)."""
+        """The base images' tags with their current digests: base-images.toml (make pin-bases).
+
+        Never cached: a tag moves when its image is rebuilt.
+        """
         pinned = {}
         for role, image in BASE_IMAGES.items():
             resolved = await dag.container().from_(image.tag).image_ref()
@@ -284,12 +294,10 @@ class Egstalker:
         )
 
     async def _measure(self) -> list[ImageReport]:
-        measured: dict[str, ImageReport] = {}
-
-        async def one(variant: str) -> None:
+        async def one(variant: str) -> ImageReport:
             started = time.monotonic()
             size = await self._image(variant).as_tarball().size()
-            measured[variant] = ImageReport(
+            return ImageReport(
                 variant=variant,
                 size_bytes=size,
                 build_seconds=time.monotonic() - started,
@@ -297,24 +305,28 @@ class Egstalker:
                 base_image=self._base_image(variant),
             )
 
-        async with anyio.create_task_group() as group:
-            for variant in VARIANTS:
-                group.start_soon(one, variant)
-        return [measured[v] for v in VARIANTS]
+        measured = await run_all({v: functools.partial(one, v) for v in VARIANTS})
+        return list(measured.values())
 
     async def _probe(self, variant: str, gpu: bool, fresh: bool) -> str:
+        """The probe's verdict; a probe killed by a signal (which the engine raises) too."""
         probed = self._image(variant).with_(steps.probe_run(gpu, fresh))
-        code, out, err = await probed.exit_code(), await probed.stdout(), await probed.stderr()
+        try:
+            code, out, err = await probed.exit_code(), await probed.stdout(), await probed.stderr()
+        except dagger.ExecError as failed:
+            if not is_step(failed.command, "probe.py"):
+                raise  # a build step before the probe keeps its own name and hint
+            code, out, err = failed.exit_code, failed.stdout, failed.stderr
         return verdict(variant, code, out, err)
 
     async def _runtime_hygiene(self) -> None:
+        image = self.build_multistage().with_(steps.runtime_hygiene_run(self._conda_delta()))
         try:
-            image = self.build_multistage()
-            await image.with_(steps.runtime_hygiene_run(self._conda_delta())).sync()
+            await image.sync()
         except dagger.ExecError as err:
-            raise VerificationFailed(
-                f"multistage image failed the runtime hygiene check:\n{err.stdout.strip()}"
-            ) from None
+            if (failed := hygiene_verdict(err.command, err.stdout)) is None:
+                raise
+            raise failed from None
 
     def _image(self, variant: str) -> dagger.Container:
         return self.build_single_stage() if variant == "single-stage" else self.build_multistage()
