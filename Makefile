@@ -1,62 +1,97 @@
 # Thin entry points: the pipeline is the Dagger module in pipeline/, driven by its CLI
-# (`egstalker`, installed in .venv) or by `dagger call`.
+# (`egstalker`, installed in .venv) or by `dagger call`. `make help` lists the targets.
 PYTHON   ?= python3
 VENV     ?= .venv
 BIN      := $(VENV)/bin
+EXTRAS   ?= test
 ARCH     ?= 8.6
 OUT      ?= build
 GPU      ?=
 REGISTRY ?=
 TAG      ?= latest
 REGISTRY_USER ?=
-
-BENCH_SCALE ?= 2.4
+# Empty: the benchmarks' own default scale (a few minutes).
+BENCH_SCALE ?=
 DATA     := pipeline/src/egstalker/data
 
-.PHONY: install test lint build build-single verify report publish shell lock pin-bases bench clean
+# A value as one shell word, whatever it holds: 8.0;8.6 -> '8.0;8.6', it's -> 'it'\''s'.
+q = '$(subst ','\'',$(1))'
+comma := ,
+empty :=
+space := $(empty) $(empty)
+# One stamp per set of extras, so that `make test EXTRAS=test,torch` installs again.
+STAMP := $(BIN)/.installed-$(subst $(comma),+,$(subst $(space),,$(EXTRAS)))
 
-$(BIN)/.installed: pipeline/pyproject.toml
+.DEFAULT_GOAL := help
+.PHONY: help install test lint build build-runtime build-single verify report publish shell \
+	lock pin-bases bench clean
+
+# Checked before anything runs, so that a push never starts without a place to go.
+ifneq ($(filter publish,$(MAKECMDGOALS)),)
+  ifeq ($(strip $(REGISTRY)),)
+    $(error REGISTRY is empty: name the repository to push to, e.g. make publish REGISTRY=ghcr.io/me/egstalker TAG=1.0)
+  endif
+  ifneq ($(strip $(REGISTRY_USER)),)
+    ifeq ($(value REGISTRY_TOKEN),)
+      $(error REGISTRY_USER is set but REGISTRY_TOKEN is not: export REGISTRY_TOKEN=<password or token> (dagger reads it from the environment))
+    endif
+  else ifneq ($(value REGISTRY_TOKEN),)
+    $(error REGISTRY_TOKEN is set but REGISTRY_USER is not: set REGISTRY_USER=<user> to log in with the token, or unset REGISTRY_TOKEN to push with your docker login)
+  endif
+endif
+
+help:  ## this list
+	@echo "make TARGET [ARCH=$(ARCH)] [OUT=$(OUT)] [EXTRAS=$(EXTRAS)] [GPU=1] [REGISTRY=... TAG=$(TAG) REGISTRY_USER=...]"
+	@awk -F ':.*## ' '/^[a-z-]+:.*## /{printf "  %-14s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
+
+$(STAMP): pipeline/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e 'pipeline[test]'
+	$(BIN)/pip install --quiet -e $(call q,pipeline[$(EXTRAS)])
 	touch $@
 
-install: $(BIN)/.installed  ## Python environment: the CLI and the test tools
+install: $(STAMP)  ## the Python environment in .venv: the CLI and pipeline[EXTRAS] (EXTRAS=test,torch adds torch)
 
 lint: install  ## ruff, lint and format
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint  ## the offline test suite (engine tests skip, with the reason, without an engine)
+test: lint  ## lint, then the offline tests (engine tests skip, with the reason)
 	$(BIN)/python -m pytest
 
-build: install  ## the multi-stage runtime image, as $(OUT)/egstalker-multistage.tar
-	$(BIN)/egstalker build --variant multistage --arch "$(ARCH)" --output "$(OUT)"
+build: install  ## both images, concurrently: OUT/egstalker-multistage.tar and OUT/egstalker-single-stage.tar
+	$(BIN)/egstalker build --variant all --arch $(call q,$(ARCH)) --output $(call q,$(OUT))
 
-build-single: install  ## the single-stage image, as $(OUT)/egstalker-single-stage.tar
-	$(BIN)/egstalker build --variant single-stage --arch "$(ARCH)" --output "$(OUT)"
+build-runtime: install  ## the multi-stage runtime image only: OUT/egstalker-multistage.tar
+	$(BIN)/egstalker build --variant multistage --arch $(call q,$(ARCH)) --output $(call q,$(OUT))
+
+build-single: install  ## the single-stage image only: OUT/egstalker-single-stage.tar
+	$(BIN)/egstalker build --variant single-stage --arch $(call q,$(ARCH)) --output $(call q,$(OUT))
 
 verify: install  ## verify both images; GPU=1 launches kernels on the GPU
-	$(BIN)/egstalker verify --variant all --arch "$(ARCH)" $(if $(GPU),--gpu)
+	$(BIN)/egstalker verify --variant all --arch $(call q,$(ARCH))$(if $(GPU), --gpu)
 
-report: install  ## sizes and build times of both images, in $(OUT)/report.{txt,json}
-	$(BIN)/egstalker report --arch "$(ARCH)" --output "$(OUT)"
+report: install  ## sizes and build times of both images: OUT/report.txt and OUT/report.json
+	$(BIN)/egstalker report --arch $(call q,$(ARCH)) --output $(call q,$(OUT))
 
-publish:  ## push both images to REGISTRY (a repository) with TAG; token in $$REGISTRY_TOKEN
-	dagger call --arch "$(ARCH)" publish --address "$(REGISTRY)" --tag "$(TAG)" --username "$(REGISTRY_USER)" --password env:REGISTRY_TOKEN
+publish: install  ## push both images to REGISTRY as TAG and TAG-single-stage; REGISTRY_USER, REGISTRY_TOKEN log in
+	@$(BIN)/python -m egstalker.hostcheck dagger-cli
+	dagger call --arch $(call q,$(ARCH)) publish --address $(call q,$(REGISTRY)) --tag $(call q,$(TAG))$(if $(strip $(REGISTRY_USER)), --username $(call q,$(REGISTRY_USER)) --password env:REGISTRY_TOKEN)
 
-shell: install  ## a terminal in the builder with the app in place
-	$(BIN)/egstalker shell --arch "$(ARCH)"
+shell: install  ## a terminal in the builder with the app in place (needs the dagger CLI)
+	$(BIN)/egstalker shell --arch $(call q,$(ARCH))
 
-lock:  ## re-lock the Python dependencies in the devel base, with hashes (needs an engine)
+lock: install  ## re-lock the Python dependencies in the devel base, with hashes (needs the dagger CLI)
+	@$(BIN)/python -m egstalker.hostcheck dagger-cli
 	dagger call lock export --path=$(DATA)/requirements.lock
 
-pin-bases:  ## pin the base images' tags to their current digests (needs an engine)
+pin-bases: install  ## pin the base images' tags to their current digests (needs the dagger CLI)
+	@$(BIN)/python -m egstalker.hostcheck dagger-cli
 	dagger call pin-bases export --path=$(DATA)/base-images.toml
 
 bench: install  ## compile-time and rebuild benchmarks (nvcc, ccache); prints ratios
-	$(BIN)/python bench/compile_time.py --scale $(BENCH_SCALE)
-	$(BIN)/python bench/rebuild.py --scale $(BENCH_SCALE)
+	$(BIN)/python bench/compile_time.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))
+	$(BIN)/python bench/rebuild.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))
 
-clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
+clean:  ## remove .venv, OUT and the tools' caches
+	rm -rf $(call q,$(VENV)) $(call q,$(OUT)) .pytest_cache .ruff_cache

@@ -4,7 +4,12 @@ import pytest
 
 from egstalker import Egstalker
 from egstalker.errors import InvalidOption
-from egstalker.registry import check_credentials, publish_refs, registry_host
+from egstalker.registry import (
+    check_credentials,
+    check_repository,
+    publish_refs,
+    registry_host,
+)
 
 
 def test_refs_per_variant() -> None:
@@ -44,6 +49,37 @@ def test_bad_addresses_and_tags(address: str, tag: str, says: str) -> None:
         publish_refs(address, tag)
 
 
+@pytest.mark.parametrize(
+    ("address", "use"),
+    [
+        ("ghcr.io/ZhuTianheng/EGSTalker", "ghcr.io/zhutianheng/egstalker"),
+        ("Me/egstalker", "me/egstalker"),
+        ("GHCR.IO/me/egstalker", "ghcr.io/me/egstalker"),
+    ],
+)
+def test_capitals_are_refused_with_the_lowercase_address(address: str, use: str) -> None:
+    with pytest.raises(InvalidOption) as err:
+        publish_refs(address, "1.0")
+    assert str(err.value) == (
+        f"invalid address '{address}': repository names must be lowercase: use '{use}'"
+    )
+    assert publish_refs(use, "1.0")["multistage"] == f"{use}:1.0"  # the advice works
+
+
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [
+        ("ghcr.io/Me/egstalker:Latest", "without tag or digest"),  # the tag is said first
+        ("ghcr.io/me/\u212aelvin", "use an image reference like"),  # no lookalike advised
+        ("Not A Repo", "use an image reference like"),
+    ],
+)
+def test_other_faults_are_not_called_capitals(address: str, says: str) -> None:
+    with pytest.raises(InvalidOption, match=says) as err:
+        check_repository(address)
+    assert "lowercase" not in str(err.value)
+
+
 def test_credentials_come_in_pairs() -> None:
     check_credentials(None, has_password=False)
     check_credentials("me", has_password=True)
@@ -60,3 +96,5 @@ async def test_publish_refuses_bad_input_before_any_push() -> None:
         await egs.publish("ghcr.io/me/egstalker:latest")
     with pytest.raises(InvalidOption, match="username without password"):
         await egs.publish("ghcr.io/me/egstalker", username="me")
+    with pytest.raises(InvalidOption, match=r"must be lowercase: use 'ghcr\.io/me/egstalker'"):
+        await egs.publish("ghcr.io/Me/EGStalker")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from egstalker.errors import InvalidOption
+from egstalker.errors import InvalidOption, shown
 from egstalker.options import check_image_ref
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -13,12 +13,22 @@ DOCKER_HUB: Final = "docker.io"
 
 
 def check_repository(address: str) -> str:
-    """A repository without tag or digest: the variants' tags are added to it."""
-    check_image_ref("address", address)
+    """A lowercase repository without tag or digest: the variants' tags are added to it."""
+    lowered = address.lower() if address.isascii() else address  # no lookalike suggested
+    try:
+        check_image_ref("address", lowered)
+    except InvalidOption:
+        check_image_ref("address", address)  # the same fault, naming the value as given
+        raise
     last = address.rsplit("/", 1)[-1]
     if ":" in last or "@" in address:
         raise InvalidOption(
             "address", address, "give the repository without tag or digest (use --tag for the tag)"
+        )
+    if lowered != address:
+        # GHCR and Docker Hub refuse capitals; GitHub keeps an owner's name as written.
+        raise InvalidOption(
+            "address", address, f"repository names must be lowercase: use {shown(lowered)}"
         )
     return address
 
