@@ -64,3 +64,50 @@ def test_without_it_ccache_never_caches_torchs_calls(workdir: Path) -> None:
     # the .d file is taken for a second input (or, before it exists, fails preprocessing)
     assert got["multiple_source_files"] >= 1
     assert got["direct_cache_hit"] + got["preprocessed_cache_hit"] == 0
+
+
+@pytest.fixture
+def fake_nvcc(tmp_path: Path) -> Path:
+    """An nvcc that only says how it was called."""
+    nvcc = tmp_path / "bin" / "nvcc"
+    nvcc.parent.mkdir()
+    nvcc.write_text('#!/bin/sh\necho "nvcc called with: $*"\n')
+    nvcc.chmod(0o755)
+    return nvcc
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_a_lone_help_flag_prints_its_own_usage(tmp_path: Path, fake_nvcc: Path, flag: str) -> None:
+    for env in (
+        {k: v for k, v in os.environ.items() if k != "EGSTALKER_NVCC"},  # works unconfigured
+        dict(os.environ, EGSTALKER_NVCC=str(fake_nvcc), CCACHE_DIR=str(tmp_path / "cache")),
+    ):
+        result = subprocess.run(
+            [sys.executable, nvcc_ccache.__file__, flag], env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("nvcc through ccache")
+        assert "Usage: python nvcc_ccache.py NVCC_ARGS..." in result.stdout
+        assert "EGSTALKER_NVCC" in result.stdout
+        assert "nvcc called with" not in result.stdout
+
+
+def test_help_among_other_arguments_goes_to_nvcc(tmp_path: Path, fake_nvcc: Path) -> None:
+    tool("ccache")
+    env = dict(os.environ, EGSTALKER_NVCC=str(fake_nvcc), CCACHE_DIR=str(tmp_path / "cache"))
+    result = subprocess.run(
+        [sys.executable, nvcc_ccache.__file__, "--help", "--dependency-output=a.d"],
+        env=env, capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "nvcc called with: --help -MF a.d\n"
+
+
+def test_without_the_real_nvcc_it_says_what_to_set() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "EGSTALKER_NVCC"}
+    result = subprocess.run(
+        [sys.executable, nvcc_ccache.__file__, "-c", "x.cu"], env=env, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "EGSTALKER_NVCC (the real nvcc) is not set" in result.stderr

@@ -1,6 +1,7 @@
 """nvcc through ccache, for torch's extension builder (set as PYTORCH_NVCC).
 
 Usage: python nvcc_ccache.py NVCC_ARGS...   (the real nvcc: $EGSTALKER_NVCC)
+       python nvcc_ccache.py --help         (this text; any other arguments go to nvcc)
 
 torch's builder calls nvcc with ``--generate-dependencies-with-compile`` and
 ``--dependency-output FILE``; ccache does not know those long spellings, takes FILE for
@@ -32,7 +33,15 @@ def rewrite(args: list[str]) -> list[str]:
     return rewritten
 
 
+HELP_FLAGS = ("-h", "--help")
+
+
 def main(argv: list[str]) -> None:
+    if len(argv) == 1 and argv[0] in HELP_FLAGS:
+        # Only a lone --help is ours: nvcc's own --help among other arguments passes through.
+        print(__doc__.strip())
+        print("\nRun the real nvcc's help with: $EGSTALKER_NVCC --help")
+        return
     nvcc = os.environ.get("EGSTALKER_NVCC")
     if not nvcc:
         raise SystemExit("nvcc_ccache.py: EGSTALKER_NVCC (the real nvcc) is not set")
