@@ -11,6 +11,7 @@ import pytest
 from tests.programs.conftest import load_program
 
 conda_delta = load_program("conda_delta.py")
+SITE = "lib/python3.10/site-packages"
 
 
 def tree(root: Path, files: list[str]) -> Path:
@@ -22,16 +23,16 @@ def tree(root: Path, files: list[str]) -> Path:
 
 BASE = [
     "bin/python",
-    "lib/python3.10/site-packages/yaml/__init__.py",
-    "lib/python3.10/site-packages/yaml/old_module.py",
-    "lib/python3.10/site-packages/PyYAML-6.0.1.dist-info/RECORD",
+    f"{SITE}/yaml/__init__.py",
+    f"{SITE}/yaml/old_module.py",
+    f"{SITE}/PyYAML-6.0.1.dist-info/RECORD",
 ]
 # pip replaced PyYAML 6.0.1 by 6.0.2 and added wandb
 BUILT = [
     "bin/python",
     "bin/wandb",
-    "lib/python3.10/site-packages/yaml/__init__.py",
-    "lib/python3.10/site-packages/PyYAML-6.0.2.dist-info/RECORD",
+    f"{SITE}/yaml/__init__.py",
+    f"{SITE}/PyYAML-6.0.2.dist-info/RECORD",
 ]
 
 
@@ -41,35 +42,138 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def files_and_folders(root: Path) -> list[str]:
+    return sorted(
+        p.relative_to(root).as_posix() + ("/" if p.is_dir() else "") for p in root.rglob("*")
+    )
+
+
+def removed_listing(base: Path, built: Path, listing: Path) -> list[str]:
+    result = run("removed", str(base), str(built))
+    assert result.returncode == 0, result.stderr
+    listing.write_text(result.stdout)
+    return result.stdout.splitlines()
+
+
 def test_removed_then_applied_to_the_runtime_twin(tmp_path: Path) -> None:
     base = tree(tmp_path / "base", BASE)
     built = tree(tmp_path / "built", BUILT)
     runtime = tree(tmp_path / "runtime", BASE)  # the runtime base holds the same environment
-    result = run("removed", str(base), str(built))
-    assert result.stdout.splitlines() == [
-        "lib/python3.10/site-packages/PyYAML-6.0.1.dist-info/RECORD",
-        "lib/python3.10/site-packages/yaml/old_module.py",
-    ]
     listing = tmp_path / "removed.txt"
-    listing.write_text(result.stdout)
+    assert removed_listing(base, built, listing) == [
+        f"{SITE}/PyYAML-6.0.1.dist-info/",
+        f"{SITE}/PyYAML-6.0.1.dist-info/RECORD",
+        f"{SITE}/yaml/old_module.py",
+    ]
     applied = run("apply", str(listing), str(runtime))
-    assert applied.returncode == 0
-    assert "removed 2 file(s)" in applied.stdout
-    left = sorted(p.relative_to(runtime).as_posix() for p in runtime.rglob("*") if p.is_file())
-    assert left == ["bin/python", "lib/python3.10/site-packages/yaml/__init__.py"]
+    assert applied.returncode == 0, applied.stderr
+    assert "removed 2 file(s) and 1 folder(s)" in applied.stdout
+    assert files_and_folders(runtime) == [
+        "bin/", "bin/python", "lib/", "lib/python3.10/", f"{SITE}/", f"{SITE}/yaml/",
+        f"{SITE}/yaml/__init__.py",
+    ]  # fmt: skip
 
 
-def test_apply_refuses_paths_outside_the_root(tmp_path: Path) -> None:
+def dist_info(name: str, version: str) -> dict[str, str]:
+    folder = f"{SITE}/{name}-{version}.dist-info"
+    return {
+        f"{folder}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{folder}/RECORD": "",
+        f"{folder}/INSTALLER": "pip\n",
+        f"{folder}/WHEEL": "Wheel-Version: 1.0\n",
+        f"{folder}/top_level.txt": f"{name}\n",
+    }
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root
+
+
+def installed_version(site: Path, name: str) -> str | None:
+    """What importlib.metadata.version says about ``name`` with ``site`` first on the path."""
+    code = f"import importlib.metadata as m; print(m.version({name!r}))"
+    printed = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return None if printed == "None" else printed
+
+
+def test_a_package_pip_replaced_leaves_no_empty_metadata_folder(tmp_path: Path) -> None:
+    code = {f"{SITE}/tqdm/__init__.py": "", f"{SITE}/tqdm/contrib/__init__.py": ""}
+    base_files = {**code, **dist_info("tqdm", "4.65.0")}
+    built_files = {f"{SITE}/tqdm/__init__.py": "# 4.67.1\n", **dist_info("tqdm", "4.67.1")}
+    base, built = write(tmp_path / "base", base_files), write(tmp_path / "built", built_files)
+    listing = tmp_path / "removed.txt"
+    listed = removed_listing(base, built, listing)
+    assert f"{SITE}/tqdm-4.65.0.dist-info/" in listed
+    assert f"{SITE}/tqdm/contrib/" in listed
+    assert f"{SITE}/tqdm/" not in listed  # the builder still has it
+
+    # what the runtime image does: the removals, then the builder's new and changed files
+    runtime = write(tmp_path / "runtime", base_files)
+    assert run("apply", str(listing), str(runtime)).returncode == 0
+    added = {k: v for k, v in built_files.items() if base_files.get(k) != v}
+    write(runtime, added)
+    site = runtime / SITE
+    assert not (site / "tqdm-4.65.0.dist-info").exists()
+    assert installed_version(site, "tqdm") == "4.67.1"
+    assert files_and_folders(runtime) == files_and_folders(built)
+
+    # deleting the files alone leaves an empty folder that hides the version
+    files_only = write(tmp_path / "files-only", base_files)
+    for line in listed:
+        if not line.endswith("/"):
+            (files_only / line).unlink()
+    write(files_only, added)
+    assert (files_only / SITE / "tqdm-4.65.0.dist-info").is_dir()
+    assert installed_version(files_only / SITE, "tqdm") is None
+
+
+def test_folders_the_builder_kept_or_the_runtime_filled_stay(tmp_path: Path) -> None:
+    base = write(tmp_path / "base", {"share/doc/readme": "", "pkgs/cache/a.tar": ""})
+    # the builder emptied share/doc but kept it, and removed pkgs/cache altogether
+    built = tmp_path / "built"
+    (built / "share" / "doc").mkdir(parents=True)
+    (built / "pkgs").mkdir()
+    listing = tmp_path / "removed.txt"
+    assert removed_listing(base, built, listing) == [
+        "pkgs/cache/", "pkgs/cache/a.tar", "share/doc/readme",
+    ]  # fmt: skip
+    runtime = write(tmp_path / "runtime", {"share/doc/readme": "", "pkgs/cache/a.tar": ""})
+    (runtime / "pkgs" / "cache" / "runtime-only.tar").write_text("")
+    applied = run("apply", str(listing), str(runtime))
+    assert applied.returncode == 0, applied.stderr
+    assert "removed 2 file(s) and 0 folder(s)" in applied.stdout
+    assert f"kept {runtime / 'pkgs' / 'cache'}: " in applied.stdout
+    assert files_and_folders(runtime) == [
+        "pkgs/", "pkgs/cache/", "pkgs/cache/runtime-only.tar", "share/", "share/doc/",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("line", ["../outside", "../", "/etc/"])
+def test_apply_refuses_paths_outside_the_root(tmp_path: Path, line: str) -> None:
     root = tree(tmp_path / "root", ["a"])
     tree(tmp_path, ["outside"])
     listing = tmp_path / "removed.txt"
-    listing.write_text("../outside\n")
+    listing.write_text(line + "\n")
     with pytest.raises(SystemExit, match="leaves"):
         conda_delta.apply(listing, root)
     assert (tmp_path / "outside").exists()
 
 
-def test_usage() -> None:
+def test_usage_and_missing_inputs(tmp_path: Path) -> None:
     result = run("diff")
     assert result.returncode == 2
     assert "usage: python conda_delta.py removed BASE BUILT | apply LIST ROOT" in result.stderr
+    result = run("removed", str(tmp_path / "absent"), str(tmp_path))
+    assert result.returncode != 0
+    assert f"{tmp_path / 'absent'} is not a folder" in result.stderr
+    result = run("apply", str(tmp_path / "absent.txt"), str(tmp_path))
+    assert result.returncode != 0
+    assert f"cannot read the listing {tmp_path / 'absent.txt'}" in result.stderr
