@@ -39,10 +39,10 @@ def test_finds_build_leftovers(tmp_path: Path) -> None:
     ]
 
 
-def run(roots: list[Path], path: str) -> subprocess.CompletedProcess:
+def run(roots: list[Path], path: str, image_root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, check_runtime.__file__, *map(str, roots)],
-        env=dict(os.environ, PATH=path, HOME=str(roots[0])),
+        [sys.executable, check_runtime.__file__, "--image-root", str(image_root), *map(str, roots)],
+        env=dict(os.environ, PATH=path),
         capture_output=True,
         text=True,
         check=False,
@@ -50,18 +50,44 @@ def run(roots: list[Path], path: str) -> subprocess.CompletedProcess:
 
 
 def test_clean_image_passes_and_dirty_one_fails(tmp_path: Path) -> None:
-    clean, bin_dir = tmp_path / "clean", tmp_path / "bin"
+    clean, bin_dir, image = tmp_path / "clean", tmp_path / "bin", tmp_path / "image"
     clean.mkdir()
     (clean / "module.py").write_text("")
-    result = run([clean], path=str(tmp_path / "nothing"))
+    (image / "root" / ".cache" / "pip").mkdir(parents=True)  # there, but empty
+    result = run([clean], path=str(tmp_path / "nothing"), image_root=image)
     assert result.returncode == 0, result.stdout
     assert "runtime hygiene ok" in result.stdout
 
     fake_tool(bin_dir, "g++")
     (clean / "leftover.o").write_text("")
-    (clean / ".cache" / "pip" / "http").mkdir(parents=True)
-    result = run([clean], path=str(bin_dir))
+    (image / "root" / ".cache" / "pip" / "http").mkdir(parents=True)
+    result = run([clean], path=str(bin_dir), image_root=image)
     assert result.returncode == 1
     assert f"compiler on PATH: g++ at {bin_dir}/g++" in result.stdout
     assert f"build leftover: {clean}/leftover.o" in result.stdout
-    assert f"pip cache left in the image: {clean}/.cache/pip" in result.stdout
+    assert f"pip cache left in the image: {image}/root/.cache/pip" in result.stdout
+
+
+def test_only_the_image_caches_count_not_those_of_whoever_runs_it(tmp_path: Path) -> None:
+    # HOME and /root stay as they are on this machine, full or empty: only the image counts
+    image = tmp_path / "image"
+    (image / "root" / ".cache" / "pip" / "wheels").mkdir(parents=True)
+    (image / "home" / "egstalker" / ".cache" / "pip" / "http").mkdir(parents=True)
+    (image / "home" / "other" / ".cache" / "pip").mkdir(parents=True)  # empty: fine
+    (image / "home" / "other" / ".cache" / "torch" / "hub").mkdir(parents=True)  # not pip's
+    result = run([tmp_path / "none"], path=str(tmp_path / "nothing"), image_root=image)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"pip cache left in the image: {image}/home/egstalker/.cache/pip",
+        f"pip cache left in the image: {image}/root/.cache/pip",
+    ]
+    assert "runtime hygiene check failed: 2 finding(s)" in result.stderr
+
+
+def test_an_image_root_that_is_no_folder_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, check_runtime.__file__, "--image-root", str(tmp_path / "absent")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"invalid --image-root '{tmp_path / 'absent'}': it is not a folder" in result.stderr

@@ -1,17 +1,19 @@
 """Check that a runtime image holds no compiler and no build leftovers.
 
-    python check_runtime.py [ROOT ...]
+    python check_runtime.py [--image-root DIR] [ROOT ...]
 
 Fails when gcc, g++, cc, c++ or nvcc is on PATH, or when a ROOT (what the build put
 into the image; default: the Python's site-packages, the app and the pipeline's folder)
 holds object files, ninja build files or setuptools build trees, or when a pip cache is
-left in the image.
+left in the image: a non-empty ``.cache/pip`` in root's home or in any home under
+``/home``. Those homes are looked for under ``--image-root`` (default ``/``), never
+through ``$HOME``, so the result depends on the image alone, whoever runs the check.
 Prints one line per finding and exits 1 if there is any.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
 import shutil
 import sys
 import sysconfig
@@ -22,7 +24,8 @@ COMPILERS = ("gcc", "g++", "cc", "c++", "nvcc")
 LEFTOVER_FILES = ("*.o", "*.obj", ".ninja_log", ".ninja_deps", "build.ninja")
 LEFTOVER_DIRS = ("temp.linux-*",)  # setuptools' build/temp.<platform>-<python>
 DEFAULT_ROOTS = (sysconfig.get_paths()["purelib"], "/workspace/egstalker", "/opt/egstalker")
-PIP_CACHES = ("/root/.cache/pip", "~/.cache/pip")
+# Where pip leaves its cache, relative to the image's root: root's home and every user's.
+PIP_CACHES = ("root/.cache/pip", "home/*/.cache/pip")
 
 
 def compilers_on_path(path: str | None = None) -> list[str]:
@@ -39,28 +42,46 @@ def leftovers(roots: Iterable[Path]) -> Iterator[Path]:
             yield from (p for p in root.rglob(pattern) if p.is_dir())
 
 
-def pip_caches(candidates: Iterable[str] = PIP_CACHES) -> list[Path]:
-    found = {Path(os.path.expanduser(c)) for c in candidates}
+def pip_caches(image_root: Path, patterns: Iterable[str] = PIP_CACHES) -> list[Path]:
+    """The non-empty pip caches under ``image_root`` (root's and the users' homes)."""
+    found = {p for pattern in patterns for p in image_root.glob(pattern)}
     return sorted(p for p in found if p.is_dir() and any(p.iterdir()))
 
 
-def findings(roots: Iterable[Path], path: str | None = None) -> list[str]:
+def findings(roots: Iterable[Path], image_root: Path, path: str | None = None) -> list[str]:
     found = [f"compiler on PATH: {c}" for c in compilers_on_path(path)]
     found += [f"build leftover: {p}" for p in sorted(set(leftovers(roots)))]
-    found += [f"pip cache left in the image: {p}" for p in pip_caches()]
+    found += [f"pip cache left in the image: {p}" for p in pip_caches(image_root)]
     return found
 
 
 def main(argv: list[str]) -> int:
-    roots = [Path(r) for r in (argv or DEFAULT_ROOTS)]
-    found = findings(roots)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "roots", nargs="*", type=Path, metavar="ROOT", help="folders to search for leftovers"
+    )
+    parser.add_argument(
+        "--image-root",
+        type=Path,
+        default=Path("/"),
+        metavar="DIR",
+        help="the image's root, under which root/ and home/*/ are searched for pip caches",
+    )
+    args = parser.parse_args(argv)
+    if not args.image_root.is_dir():
+        parser.error(f"invalid --image-root {str(args.image_root)!r}: it is not a folder")
+    roots = args.roots or [Path(r) for r in DEFAULT_ROOTS]
+    found = findings(roots, args.image_root)
     for line in found:
         print(line)
     if found:
         print(f"runtime hygiene check failed: {len(found)} finding(s)", file=sys.stderr)
         return 1
     checked = ", ".join(map(str, roots))
-    print(f"runtime hygiene ok: no compiler on PATH, nothing left over in {checked}")
+    print(
+        f"runtime hygiene ok: no compiler on PATH, nothing left over in {checked}, "
+        f"no pip cache under {args.image_root}"
+    )
     return 0
 
 
