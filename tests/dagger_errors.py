@@ -1,4 +1,4 @@
-"""Real ``dagger.ExecError`` objects, built as dagger-io 0.21.11 builds them from the engine's reply.
+"""Real ``dagger.ExecError`` objects, built as dagger-io 0.21.11 builds them from the engine.
 
 The engine answers a failed exec with a GraphQL error whose extensions carry ``_type:
 EXEC_ERROR``, the command, its exit code and outputs; the SDK turns that into an

@@ -101,7 +101,7 @@ def test_gpus_that_need_a_newer_cuda_say_which(typed: str, says: str) -> None:
 
 def test_targets_torch_itself_cannot_run_on_are_refused_with_the_reason() -> None:
     with pytest.raises(InvalidOption) as err:
-        resolve_arch_list("3.5")  # a Kepler K40: CUDA 11.8 compiles for it, torch 2.1.2 has no sm_35
+        resolve_arch_list("3.5")  # Kepler K40: CUDA 11.8 compiles for it, torch has no sm_35
     assert "torch 2.1.2 has no kernels for it (its oldest is sm_37)" in str(err.value)
     assert "3.5," not in str(err.value).split("support (")[1]  # not offered as allowed
 
