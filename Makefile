@@ -83,7 +83,7 @@ shell: install  ## a terminal in the builder with the app in place (needs the da
 
 lock: install  ## re-lock the Python dependencies in the devel base, with hashes (needs the dagger CLI)
 	@$(BIN)/python -m egstalker.hostcheck dagger-cli
-	dagger call lock export --path=$(DATA)/requirements.lock
+	dagger call lock export --path=$(DATA)
 
 pin-bases: install  ## pin the base images' tags to their current digests (needs the dagger CLI)
 	@$(BIN)/python -m egstalker.hostcheck dagger-cli

@@ -55,3 +55,18 @@ def test_engine_errors_get_their_fix(message: str, says: str) -> None:
 
 def test_unknown_errors_pass_through() -> None:
     assert query_failure("something else") == "something else"
+
+
+def test_known_exit_codes_of_a_step_get_their_fix() -> None:
+    compare = ["python", "/opt/egstalker/programs/compare_bases.py", "compare", "a", "b"]
+    differ = exec_failure(compare, 3, "the devel and runtime bases hold different environments")
+    assert differ.splitlines()[0] == (
+        "step 'compare the devel and runtime bases' failed with exit code 3:"
+    )
+    assert differ.endswith(
+        "hint: the runtime base's environment differs from the devel base's: build with "
+        "--base-mismatch=copy to give the runtime image the builder's whole /opt/conda"
+    )
+    assert "hint" not in exec_failure(compare, 2, "cannot read the inventory a")
+    bake = ["python", "/opt/egstalker/programs/bake_weights.py", "/tmp/weights.json"]
+    assert "--bake-weights=false" in exec_failure(bake, 1, "vgg16: URLError")

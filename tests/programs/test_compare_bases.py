@@ -91,7 +91,7 @@ def test_identical_bases_exit_0(tmp_path: Path) -> None:
     assert written["counts"]["conda"] == {"devel": 4, "runtime": 4}
 
 
-def test_each_difference_is_named_and_recorded_in_the_manifest(tmp_path: Path) -> None:
+def test_each_difference_is_named_and_recorded(tmp_path: Path) -> None:
     devel = inventory(
         prefix(tmp_path / "devel", [*CONDA, ("cuda-nvcc", "11.8.89", "0")], PIP),
         tmp_path / "devel.json",
@@ -109,12 +109,8 @@ def test_each_difference_is_named_and_recorded_in_the_manifest(tmp_path: Path) -
     runtime_root = prefix(tmp_path / "runtime", runtime_conda, runtime_pip)
     (runtime_root / SITE / "tqdm-4.65.0.dist-info").mkdir()  # an empty leftover
     runtime = inventory(runtime_root, tmp_path / "runtime.json")
-    manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"arch_list": "8.6", "extensions": {}}))
-    out = tmp_path / "out" / "manifest.json"
-    result = run(
-        "compare", devel, runtime, "--manifest-in", manifest, "--manifest-out", out, cwd=tmp_path
-    )
+    out = tmp_path / "out" / "bases.json"
+    result = run("compare", devel, runtime, "--result", out, cwd=tmp_path)
     assert result.returncode == 3, result.stderr
     expected = [
         ("conda", "cuda-nvcc", "11.8.89=0", None),
@@ -124,9 +120,7 @@ def test_each_difference_is_named_and_recorded_in_the_manifest(tmp_path: Path) -
         ("pip", "tqdm", "4.65.0 (conda)", "4.66.1 (conda)"),
         ("pip", "wheel", None, "0.41.2 (pip)"),
     ]  # fmt: skip
-    recorded = json.loads(out.read_text())
-    assert recorded["arch_list"] == "8.6"  # the manifest keeps what it had
-    bases = recorded["bases"]
+    bases = json.loads(out.read_text())
     assert bases["identical"] is False
     named = {(d["view"], d["package"]): (d["devel"], d["runtime"]) for d in bases["differences"]}
     # the empty metadata folder shows too, apart from the tqdm that works
@@ -135,11 +129,14 @@ def test_each_difference_is_named_and_recorded_in_the_manifest(tmp_path: Path) -
     assert named == {(view, package): (d, r) for view, package, d, r in expected}
     for view, package, in_devel, in_runtime in expected:
         line = f"  {view} {package}: devel {in_devel or 'absent'}, runtime {in_runtime or 'absent'}"
-        assert line in result.stdout.splitlines()
-    assert result.stdout.startswith(
+        assert line in result.stderr.splitlines()
+    assert result.stderr.startswith(
         "the devel and runtime bases hold different environments: 6 difference(s)"
     )
-    assert sorted(p.name for p in out.parent.iterdir()) == ["manifest.json"]  # no temporary left
+    assert sorted(p.name for p in out.parent.iterdir()) == ["bases.json"]  # no temporary left
+    allowed = run("compare", devel, runtime, "--allow-differences", cwd=tmp_path)
+    assert allowed.returncode == 0  # the pipeline takes the builder's whole environment then
+    assert "6 difference(s)" in allowed.stdout
 
 
 def test_unreadable_inputs_exit_2_naming_the_file(tmp_path: Path) -> None:
@@ -172,8 +169,7 @@ def test_unreadable_inputs_exit_2_naming_the_file(tmp_path: Path) -> None:
     [
         ([], "the following arguments are required: command"),
         (["inventory", "/nonexistent-prefix"], "/nonexistent-prefix is not a conda prefix"),
-        (["compare", "a.json", "b.json", "--manifest-in", "m.json"],
-         "give --manifest-in and --manifest-out together"),
+        (["compare", "a.json"], "the following arguments are required: runtime"),
     ],
 )  # fmt: skip
 def test_bad_usage_exits_2(tmp_path: Path, args: list[str], message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -177,3 +178,87 @@ def test_usage_and_missing_inputs(tmp_path: Path) -> None:
     result = run("apply", str(tmp_path / "absent.txt"), str(tmp_path))
     assert result.returncode != 0
     assert f"cannot read the listing {tmp_path / 'absent.txt'}" in result.stderr
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every entry under ``root``: a link's target, a file's mode and bytes, or a folder."""
+    found: dict[str, tuple] = {}
+    for path in root.rglob("*"):
+        key = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            found[key] = ("link", str(path.readlink()))
+        elif path.is_file():
+            found[key] = ("file", path.stat().st_mode, path.read_bytes())
+        else:
+            found[key] = ("folder",)
+    return found
+
+
+def copy_in(delta: Path, root: Path) -> None:
+    """What the pipeline's with_directory does next: the builder's changes, merged in."""
+    for path in sorted(delta.rglob("*")):
+        target = root / path.relative_to(delta)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.unlink(missing_ok=True)
+            shutil.copy2(path, target)
+
+
+def test_when_the_bases_differ_the_runtime_becomes_the_builders_environment(
+    tmp_path: Path,
+) -> None:
+    devel = tree(tmp_path / "devel", [*BASE, f"{SITE}/numpy/version.py"])
+    (devel / "lib" / "libz.so").symlink_to("libz.so.1")
+    # the runtime base was resolved on its own: another numpy, a package devel lacks
+    runtime = tree(tmp_path / "runtime", [*BASE, f"{SITE}/extra/__init__.py"])
+    (runtime / SITE / "numpy").mkdir()
+    (runtime / SITE / "numpy" / "version.py").write_text("1.26.3")
+    (runtime / "lib" / "libz.so").symlink_to("libz.so.1.2")
+    built = tree(tmp_path / "built", [*BUILT, f"{SITE}/numpy/version.py"])
+    (built / "lib" / "libz.so").symlink_to("libz.so.1")
+    (built / "bin" / "wandb").chmod(0o755)
+    delta = tree(tmp_path / "delta", ["bin/wandb", f"{SITE}/PyYAML-6.0.2.dist-info/RECORD"])
+    (delta / "bin" / "wandb").chmod(0o755)
+    listing = tmp_path / "removed.txt"
+    removed_listing(devel, built, listing)
+    result = tmp_path / "bases.json"
+    result.write_text('{"identical": false, "differences": []}')
+    applied = run(
+        "apply", str(listing), str(runtime), "--bases", str(result), "--built", str(built),
+        "--delta", str(delta),
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    assert "the bases differ" in applied.stdout
+    assert not (runtime / "bin" / "wandb").exists()  # the builder's own changes come next
+    copy_in(delta, runtime)
+    assert snapshot(runtime) == snapshot(built)
+
+
+def test_when_the_bases_match_only_the_removals_are_applied(tmp_path: Path) -> None:
+    base, built = tree(tmp_path / "base", BASE), tree(tmp_path / "built", BUILT)
+    runtime = tree(tmp_path / "runtime", [*BASE, f"{SITE}/runtime_only.py"])
+    listing = tmp_path / "removed.txt"
+    removed_listing(base, built, listing)
+    result = tmp_path / "bases.json"
+    result.write_text('{"identical": true, "differences": []}')
+    applied = run(
+        "apply", str(listing), str(runtime), "--bases", str(result), "--built", str(built),
+        "--delta", str(tmp_path),
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    assert (runtime / SITE / "runtime_only.py").exists()  # nothing else is touched
+    assert not (runtime / SITE / "yaml" / "old_module.py").exists()
+
+
+def test_an_unreadable_comparison_stops_with_its_path(tmp_path: Path) -> None:
+    root = tree(tmp_path / "root", ["a"])
+    listing = tmp_path / "removed.txt"
+    listing.write_text("")
+    applied = run(
+        "apply", str(listing), str(root), "--bases", str(tmp_path / "none.json"), "--built",
+        str(root), "--delta", str(root),
+    )  # fmt: skip
+    assert applied.returncode != 0
+    assert f"cannot read the bases' comparison {tmp_path / 'none.json'}" in applied.stderr
+    assert (root / "a").exists()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from egstalker import pins
 from egstalker.assets import optional_asset_text
-from egstalker.steps import REQUIREMENT_FILES
 from tests.programs.conftest import load_program
 
 lock = load_program("lock.py")
@@ -62,9 +62,36 @@ def test_the_digest_changes_with_any_input(tmp_path: Path) -> None:
     assert lock.inputs_digest([first, second]) != before
 
 
-def test_the_committed_lock_matches_the_requirements() -> None:
-    committed = optional_asset_text("data/requirements.lock")
+def pip_report(path: Path, *requirements: str) -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
+         "--report", str(path), *requirements],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return path
+
+
+def test_a_second_lock_holds_only_what_it_adds_over_the_first(report: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "requirements.txt"
+    inputs.write_text("six==1.16.0\nidna==3.7\n")
+    first = tmp_path / "requirements.lock"
+    first.write_text(lock.render(json.loads(report.read_text()), [inputs]))
+    # the second set keeps six, moves idna, adds certifi
+    second = pip_report(tmp_path / "second.json", "six==1.16.0", "idna==3.6", "certifi==2024.2.2")
+    result = subprocess.run(
+        [sys.executable, lock.__file__, str(second), str(inputs), "--over", str(first)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    pinned = [line.split(" ")[0] for line in result.stdout.splitlines() if "==" in line]
+    assert pinned == ["certifi==2024.2.2", "idna==3.6"]
+
+
+@pytest.mark.parametrize(
+    "requirement_set", [pins.CORE_REQUIREMENTS, pins.PREPROCESSING_REQUIREMENTS]
+)
+def test_the_committed_locks_match_the_requirements(requirement_set: pins.RequirementSet) -> None:
+    committed = optional_asset_text(f"data/{requirement_set.lock}")
     if committed is None:
         pytest.skip("no lock committed yet: `make lock` needs a Dagger engine with Docker Hub")
-    current = lock.inputs_digest([DATA / name for name in REQUIREMENT_FILES])
+    current = lock.inputs_digest([DATA / name for name in pins.REQUIREMENT_FILES])
     assert lock.recorded_digest(committed) == current, "the lock is stale: run `make lock`"

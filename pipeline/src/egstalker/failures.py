@@ -24,6 +24,17 @@ STEPS: Final = {
     "probe.py": "probe the image",
     "check_runtime.py": "check the runtime image's hygiene",
     "size_breakdown.py": "measure the packages' sizes",
+    "compare_bases.py": "compare the devel and runtime bases",
+    "manifest.py": "record the build manifest",
+    "bake_weights.py": "bake the weights the app downloads on start",
+    "lock.py": "lock the Python dependencies",
+}
+# Fixes for a program's known exit codes, named by the option that applies them.
+STEP_HINTS: Final = {
+    ("compare_bases.py", 3): "the runtime base's environment differs from the devel base's: "
+    "build with --base-mismatch=copy to give the runtime image the builder's whole /opt/conda",
+    ("bake_weights.py", 1): "a download failed: check the network or a proxy of the engine, or "
+    "build with --bake-weights=false (the app then downloads them on first use)",
 }
 
 ENGINE_HINTS: Final = (
@@ -59,10 +70,22 @@ def engine_hints(message: str) -> list[str]:
     return [hint for pattern, hint in ENGINE_HINTS if pattern.search(message)]
 
 
+def step_hints(command: Sequence[str], exit_code: int) -> list[str]:
+    """The known fix for this program's exit code, if there is one."""
+    names = {PurePosixPath(arg).name for arg in command}
+    return [
+        hint
+        for (program, code), hint in STEP_HINTS.items()
+        if program in names and code == exit_code
+    ]
+
+
 def exec_failure(command: Sequence[str], exit_code: int, stderr: str) -> str:
-    """One message for a failed step: its name, exit code and the end of its stderr."""
+    """One message for a failed step: its name, exit code, the end of its stderr, the fix."""
     tail = "\n".join(stderr.strip().splitlines()[-STDERR_LINES:])
-    return f"step '{describe_step(command)}' failed with exit code {exit_code}:\n{tail}".rstrip()
+    hints = "".join(f"\nhint: {hint}" for hint in step_hints(command, exit_code))
+    message = f"step '{describe_step(command)}' failed with exit code {exit_code}:\n{tail}"
+    return message.rstrip() + hints
 
 
 def query_failure(message: str) -> str:

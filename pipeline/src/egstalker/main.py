@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -12,11 +13,16 @@ from dagger import Doc, check, dag, field, function, object_type
 
 from egstalker import pins, steps
 from egstalker.archs import DEFAULT_ARCH_LIST
-from egstalker.assets import optional_asset_text
 from egstalker.baseimages import BASE_IMAGES, BaseImage, digest_of, render
 from egstalker.concurrency import run_all
-from egstalker.options import check_app_entries, check_type, checked_settings
-from egstalker.pins import GitPin
+from egstalker.images import Images
+from egstalker.options import (
+    BASE_MISMATCH_CHOICES,
+    check_app_entries,
+    check_choice,
+    check_type,
+    checked_settings,
+)
 from egstalker.registry import check_credentials, publish_refs, registry_host
 from egstalker.report import ImageReport, render_json, render_text
 from egstalker.sources import git_tree
@@ -29,7 +35,6 @@ from egstalker.verification import (
 )
 
 LOCAL_REVISION = "local"
-LOCK = "data/requirements.lock"
 
 
 @object_type
@@ -44,8 +49,17 @@ class Egstalker:
     runtime_image: Annotated[str, Doc("Base image of the multi-stage image")] = field()
     rasterizer_commit: Annotated[str, Doc("Commit of diff_gaussian_rasterization")] = field()
     simple_knn_commit: Annotated[str, Doc("Commit of simple_knn")] = field()
-    pytorch3d: Annotated[bool, Doc("Whether pytorch3d is compiled into the images")] = field()
+    pytorch3d: Annotated[bool, Doc("Whether the preprocessing images get pytorch3d")] = field()
     non_root: Annotated[bool, Doc("Whether the runtime image runs as a user of its own")] = field()
+    preprocessing: Annotated[
+        str, Doc("Which images carry preprocessing: single-stage, all or none")
+    ] = field()
+    bake_weights: Annotated[bool, Doc("Whether the app's start-up downloads are baked in")] = (
+        field()
+    )
+    base_mismatch: Annotated[
+        str, Doc("When the bases' environments differ: copy the builder's, or fail")
+    ] = field()
     source: Annotated[dagger.Directory, Doc("EGSTalker's source tree")] = field()
     source_revision: Annotated[str, Doc("The app's commit, or 'local' for a given tree")] = field()
 
@@ -65,7 +79,7 @@ class Egstalker:
         ] = DEFAULT_ARCH_LIST,
         max_jobs: Annotated[
             int | None,
-            Doc("Parallel compile jobs; default: chosen in the builder, ~3 GB of memory per job"),
+            Doc("Parallel compile jobs; default: chosen in the builder from its cores and memory"),
         ] = None,
         devel_image: Annotated[
             str, Doc("Base image with CUDA's compiler, for the builder")
@@ -78,16 +92,35 @@ class Egstalker:
         ] = pins.RASTERIZER.commit,
         simple_knn_commit: Annotated[str, Doc("simple_knn commit")] = pins.SIMPLE_KNN.commit,
         pytorch3d: Annotated[
-            bool, Doc("Compile pytorch3d (needed only by preprocessing's face tracking)")
+            bool, Doc("Compile pytorch3d into the images that preprocess (face tracking)")
         ] = True,
         non_root: Annotated[
             bool,
             Doc("Run the runtime image as user 'egstalker' (uid 1000), app and caches writable"),
         ] = True,
+        preprocessing: Annotated[
+            str,
+            Doc(
+                "Images that get preprocessing's dependencies (tensorflow, face-alignment, "
+                "pytorch3d, ffmpeg; about 1.5 GB): single-stage, all or none"
+            ),
+        ] = pins.DEFAULT_PREPROCESSING,
+        bake_weights: Annotated[
+            bool,
+            Doc("Bake the weights the app downloads on start (VGG16, ...) so it starts offline"),
+        ] = True,
+        base_mismatch: Annotated[
+            str,
+            Doc(
+                "If the devel and runtime bases' conda environments differ: 'copy' (the "
+                "runtime image takes the builder's whole /opt/conda) or 'fail'"
+            ),
+        ] = "copy",
     ) -> Self:
         """Set the build options; each is checked before any container is built."""
         check_type("pytorch3d", pytorch3d, bool)
         check_type("non-root", non_root, bool)
+        check_type("bake-weights", bake_weights, bool)
         settings = checked_settings(
             arch=arch,
             max_jobs=max_jobs,
@@ -96,6 +129,12 @@ class Egstalker:
             rasterizer_commit=rasterizer_commit,
             simple_knn_commit=simple_knn_commit,
         )
+        choices = {
+            "preprocessing": check_choice(
+                "preprocessing", preprocessing, pins.PREPROCESSING_CHOICES
+            ),
+            "base_mismatch": check_choice("base-mismatch", base_mismatch, BASE_MISMATCH_CHOICES),
+        }
         if source is None:
             source, revision = git_tree(pins.APP), pins.APP.commit
         else:
@@ -104,58 +143,40 @@ class Egstalker:
         return cls(
             pytorch3d=pytorch3d,
             non_root=non_root,
+            bake_weights=bake_weights,
             source=source,
             source_revision=revision,
+            **choices,
             **settings,
+        )
+
+    def _images(self) -> Images:
+        """The recipes of every image, for these options."""
+        return Images(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(Images)},
         )
 
     @function
     def builder(self) -> dagger.Container:
-        """The devel builder: dependencies installed, CUDA extensions compiled, no app yet.
+        """The devel builder of the single-stage image: dependencies, compiled extensions, no app.
 
         Nothing here reads the app's source, so editing it recompiles nothing.
         """
-        ctr = (
-            self._devel_base()
-            .with_(steps.apt_install(pins.BUILD_APT_PACKAGES))
-            .with_(steps.python_dependencies(optional_asset_text(LOCK)))
-            .with_(steps.cuda_build_settings(self.arch_list, self.max_jobs))
-        )
-        extensions = self._extensions()
-        for name, (pin, commit) in extensions.items():
-            ctr = ctr.with_(steps.compiled_extension(name, git_tree(pin, commit)))
-        commits = {name: commit for name, (_, commit) in extensions.items()}
-        return ctr.with_(steps.architecture_check(commits))
+        return self._images().builder("single-stage")
 
     @function
     def build_single_stage(self) -> dagger.Container:
         """The builder with the app in place: big, keeps the compilers for development."""
-        return self._builder_with_app().with_(steps.labels(self._labels("single-stage")))
+        return self._images().single_stage()
 
     @function
     def build_multistage(self) -> dagger.Container:
-        """The runtime image: runtime base, the builder's changes to /opt/conda, the app.
+        """The runtime image: runtime base, the builder's conda environment, the app.
 
-        No compilers. Both bases hold the same conda environment, so the runtime image
-        takes only what the builder changed: the files it removed are deleted, then the
-        files it added or rewrote are copied.
+        No compilers. It takes only what the builder changed in /opt/conda (its removals,
+        then its additions), after checking that both bases hold the same environment.
         """
-        single_stage = self._builder_with_app()
-        removed = steps.conda_removals(self._devel_base(), self.builder().directory(pins.CONDA_DIR))
-        runtime = (
-            dag.container()
-            .from_(self.runtime_image)
-            .with_(steps.apt_install(pins.RUNTIME_APT_PACKAGES))
-            .with_(steps.without_conda_removals(removed))
-            .with_directory(pins.CONDA_DIR, self._conda_delta())
-            .with_file(pins.MANIFEST, single_stage.file(pins.MANIFEST))
-        )
-        owner = ""
-        if self.non_root:
-            runtime, owner = runtime.with_(steps.non_root_user), pins.RUNTIME_USER
-        return runtime.with_(
-            steps.application(single_stage.directory(pins.APP_DIR), owner=owner)
-        ).with_(steps.labels(self._labels("multistage")))
+        return self._images().multistage()
 
     @function(cache="never")
     async def verify(
@@ -226,7 +247,7 @@ class Egstalker:
         exported = dag.directory().with_directory(".", await self.report())
         for variant in VARIANTS:
             exported = exported.with_file(
-                f"egstalker-{variant}.tar", self._image(variant).as_tarball()
+                f"egstalker-{variant}.tar", self._images().image(variant).as_tarball()
             )
         return exported
 
@@ -263,19 +284,20 @@ class Egstalker:
         self, variant: str, address: str, username: str | None, password: dagger.Secret | None
     ) -> dagger.Container:
         """The image with the registry's credentials attached: the secret only by reference."""
-        image = self._image(variant)
+        image = self._images().image(variant)
         if username and password is not None:
             image = image.with_registry_auth(registry_host(address), username, password)
         return image
 
     @function(cache="never")
-    def lock(self) -> dagger.File:
+    def lock(self) -> dagger.Directory:
         """Resolve the requirements in the devel base and lock them with hashes (make lock).
 
-        Export it to pipeline/src/egstalker/data/requirements.lock; the builder then
-        installs exactly those files, hash-checked. Never cached: the package index moves.
+        Two locks: requirements.lock, and requirements-preprocessing.lock with what
+        preprocessing adds. Export them to pipeline/src/egstalker/data; the builders then
+        install exactly those files, hash-checked. Never cached: the package index moves.
         """
-        return steps.requirements_lock(self._devel_base())
+        return steps.requirements_locks(self._images().devel_base())
 
     @function(cache="never")
     async def pin_bases(self) -> dagger.File:
@@ -294,15 +316,17 @@ class Egstalker:
         )
 
     async def _measure(self) -> list[ImageReport]:
+        images = self._images()
+
         async def one(variant: str) -> ImageReport:
             started = time.monotonic()
-            size = await self._image(variant).as_tarball().size()
+            size = await images.image(variant).as_tarball().size()
             return ImageReport(
                 variant=variant,
                 size_bytes=size,
                 build_seconds=time.monotonic() - started,
                 arch_list=self.arch_list,
-                base_image=self._base_image(variant),
+                base_image=images.base_image(variant),
             )
 
         measured = await run_all({v: functools.partial(one, v) for v in VARIANTS})
@@ -310,7 +334,9 @@ class Egstalker:
 
     async def _probe(self, variant: str, gpu: bool, fresh: bool) -> str:
         """The probe's verdict; a probe killed by a signal (which the engine raises) too."""
-        probed = self._image(variant).with_(steps.probe_run(gpu, fresh))
+        images = self._images()
+        probe = steps.probe_run(gpu, fresh, images.help_commands(variant))
+        probed = images.image(variant).with_(probe)
         try:
             code, out, err = await probed.exit_code(), await probed.stdout(), await probed.stderr()
         except dagger.ExecError as failed:
@@ -320,7 +346,8 @@ class Egstalker:
         return verdict(variant, code, out, err)
 
     async def _runtime_hygiene(self) -> None:
-        image = self.build_multistage().with_(steps.runtime_hygiene_run(self._conda_delta()))
+        images = self._images()
+        image = images.multistage().with_(steps.runtime_hygiene_run(images.conda_changes()))
         try:
             await image.sync()
         except dagger.ExecError as err:
@@ -328,58 +355,17 @@ class Egstalker:
                 raise
             raise failed from None
 
-    def _image(self, variant: str) -> dagger.Container:
-        return self.build_single_stage() if variant == "single-stage" else self.build_multistage()
-
-    def _extensions(self) -> dict[str, tuple[GitPin, str]]:
-        """The compiled packages, in build order, with the commit each is built from.
-
-        pytorch3d changes least often, so it is compiled first and stays cached when an
-        extension's commit changes.
-        """
-        extensions: dict[str, tuple[GitPin, str]] = {}
-        if self.pytorch3d:
-            extensions[pins.PYTORCH3D.name] = (pins.PYTORCH3D, pins.PYTORCH3D.commit)
-        extensions[pins.SIMPLE_KNN.name] = (pins.SIMPLE_KNN, self.simple_knn_commit)
-        extensions[pins.RASTERIZER.name] = (pins.RASTERIZER, self.rasterizer_commit)
-        return extensions
-
     @function
     async def size_breakdown(self) -> str:
-        """What each package and compiled extension adds to the runtime image, largest first."""
+        """What each package and compiled extension adds to the runtime image, largest first.
+
+        With --preprocessing all, the runtime image's preprocessing packages show too.
+        """
+        images = self._images()
         return await (
-            dag.container()
-            .from_(self.runtime_image)
-            .with_mounted_directory("/delta", self._conda_delta())
+            images.runtime_base()
+            .with_mounted_directory("/delta", images.conda_changes())
             .with_(steps.with_program("size_breakdown.py"))
             .with_exec(["python", steps.program_path("size_breakdown.py"), "/delta"])
             .stdout()
         )
-
-    def _devel_base(self) -> dagger.Container:
-        return dag.container().from_(self.devel_image)
-
-    def _conda_delta(self) -> dagger.Directory:
-        """The files the builder added to (or changed in) the devel base's /opt/conda."""
-        base = self._devel_base().directory(pins.CONDA_DIR)
-        return base.diff(self.builder().directory(pins.CONDA_DIR))
-
-    def _builder_with_app(self) -> dagger.Container:
-        return self.builder().with_(steps.application(self.source))
-
-    def _base_image(self, variant: str) -> str:
-        return self.devel_image if variant == "single-stage" else self.runtime_image
-
-    def _labels(self, variant: str) -> dict[str, str]:
-        return {
-            "org.opencontainers.image.title": f"egstalker ({variant})",
-            "org.opencontainers.image.source": pins.APP.url,
-            "org.opencontainers.image.revision": self.source_revision,
-            "org.opencontainers.image.base.name": self._base_image(variant),
-            "io.egstalker.variant": variant,
-            "io.egstalker.cuda-arch-list": self.arch_list,
-            "io.egstalker.devel-image": self.devel_image,
-            "io.egstalker.runtime-image": self.runtime_image,
-            "io.egstalker.rasterizer-commit": self.rasterizer_commit,
-            "io.egstalker.simple-knn-commit": self.simple_knn_commit,
-        }

@@ -16,6 +16,8 @@ from egstalker.archs import resolve_arch_list
 from egstalker.errors import InvalidOption
 
 MAX_JOBS_LIMIT: Final = 256
+# --base-mismatch: what the runtime image does when the two bases' environments differ.
+BASE_MISMATCH_CHOICES: Final = ("copy", "fail")
 # What an EGSTalker checkout has at its top level; a folder without them is something else.
 APP_MARKERS: Final = ("train.py", "render.py", "scene")
 
@@ -38,6 +40,14 @@ def check_type(option: str, value: object, expected: type) -> None:
         raise InvalidOption(
             option, value, f"it is a {type(value).__name__}; use a {expected.__name__}"
         )
+
+
+def check_choice(option: str, value: str, choices: tuple[str, ...]) -> str:
+    """One of a fixed set of words."""
+    check_type(option, value, str)
+    if value not in choices:
+        raise InvalidOption(option, value, f"use one of {', '.join(choices)}")
+    return value
 
 
 def check_max_jobs(value: int | None) -> int | None:

@@ -5,9 +5,11 @@ Pure data, no ``dag``; each value's comment says where it comes from.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from typing import Final
 
+from egstalker.assets import asset_text
 from egstalker.baseimages import BASE_IMAGES
 
 
@@ -51,29 +53,70 @@ DAGGER_VERSION: Final = "0.21.11"
 DEVEL_IMAGE: Final = BASE_IMAGES["devel"].ref
 RUNTIME_IMAGE: Final = BASE_IMAGES["runtime"].ref
 
-# The builder compiles (ccache keeps its results across builds); glm headers back up
-# the rasterizer's own glm submodule.
-BUILD_APT_PACKAGES: Final = ("ccache", "git", "ninja-build", "libglm-dev")
-# What the app needs at run time: ffmpeg for imageio/render, GL/EGL for open3d,
-# X libraries for opencv's highgui, OpenMP for open3d and scikit-learn.
-RUNTIME_APT_PACKAGES: Final = (
-    "ffmpeg",
-    "libegl1",
-    "libgl1",
-    "libglib2.0-0",
-    "libgomp1",
-    "libsm6",
-    "libxext6",
-    "libxrender1",
+# System packages (Ubuntu 22.04 names), each with the need it serves, in
+# data/system-packages.toml: what the builder compiles with, what the app runs with in
+# every image, and what only preprocessing adds.
+SYSTEM_PACKAGES: Final = tomllib.loads(asset_text("data/system-packages.toml"))
+BUILD_APT_PACKAGES: Final = tuple(SYSTEM_PACKAGES["build"]["packages"])
+RUNTIME_APT_PACKAGES: Final = tuple(SYSTEM_PACKAGES["runtime"]["packages"])
+PREPROCESSING_APT_PACKAGES: Final = tuple(SYSTEM_PACKAGES["preprocessing"]["packages"])
+# Commands an image without preprocessing's packages takes from a wheel (render.py's
+# ffmpeg from imageio-ffmpeg): command -> file under the conda environment's site-packages.
+WHEEL_COMMANDS: Final = dict(SYSTEM_PACKAGES["links"])
+
+
+@dataclass(frozen=True)
+class RequirementSet:
+    """Python requirements installed in one step: the files of data/ resolved together."""
+
+    name: str
+    files: tuple[str, ...]
+    lock: str  # the data/ file `make lock` writes for this set
+
+
+# In install order: what training and rendering need, then what only preprocessing adds
+# (resolved with the first, so that both agree).
+CORE_REQUIREMENTS: Final = RequirementSet("core", ("requirements.txt",), "requirements.lock")
+PREPROCESSING_REQUIREMENTS: Final = RequirementSet(
+    "preprocessing",
+    ("requirements.txt", "requirements-preprocessing.txt"),
+    "requirements-preprocessing.lock",
 )
+# Keep the base's torch and numpy (constraints.txt); constrain the build environments of
+# source distributions (build-constraints.txt).
+CONSTRAINTS: Final = "constraints.txt"
+BUILD_CONSTRAINTS: Final = "build-constraints.txt"
+# Every human-edited requirement file; a lock records their digest, in this order.
+REQUIREMENT_FILES: Final = (
+    "requirements.txt",
+    "requirements-preprocessing.txt",
+    CONSTRAINTS,
+    BUILD_CONSTRAINTS,
+)
+
+# Which images carry preprocessing's dependencies (--preprocessing), and the default: the
+# single-stage development image preprocesses, the runtime image trains and renders.
+PREPROCESSING_CHOICES: Final = ("single-stage", "all", "none")
+DEFAULT_PREPROCESSING: Final = "single-stage"
+
+# The app's documented entry points, run with --help by `verify` (downloads blocked):
+# training and rendering in every image, preprocessing where it is installed.
+APP_HELP_COMMANDS: Final = ("train.py --help", "render.py --help")
+PREPROCESSING_HELP_COMMANDS: Final = ("data_utils/process.py --help",)
 
 # The runtime image's own user (with --non-root, the default): a home for caches such as
 # torch's downloaded VGG weights and wandb's files, and the app folder to write in.
 RUNTIME_USER: Final = "egstalker"
 RUNTIME_UID: Final = "1000"
 RUNTIME_HOME: Final = "/home/egstalker"
+# The single-stage image (and the runtime image with --non-root=false) runs as root.
+ROOT_HOME: Final = "/root"
 
 CONDA_DIR: Final = "/opt/conda"
+# The bases' Python (3.10) keeps its packages here.
+CONDA_SITE_PACKAGES: Final = "/opt/conda/lib/python3.10/site-packages"
+# Where commands taken from wheels are linked (before /usr/bin on the bases' PATH).
+COMMAND_LINK_DIR: Final = "/usr/local/bin"
 APP_DIR: Final = "/workspace/egstalker"
 # Everything the pipeline itself puts into an image lives under one folder.
 PIPELINE_DIR: Final = "/opt/egstalker"

@@ -19,8 +19,6 @@ Step = Callable[[dagger.Container], dagger.Container]
 
 PROGRAMS_DIR = f"{pins.PIPELINE_DIR}/programs"
 REQUIREMENTS_DIR = f"{pins.PIPELINE_DIR}/requirements"
-# Edited by hand, in data/; a lock records their digest (requirements first, then constraints).
-REQUIREMENT_FILES = ("requirements.txt", "constraints.txt", "build-constraints.txt")
 BUILD_CONSTRAINT_VARIABLES = ("PIP_BUILD_CONSTRAINT", "PIP_CONSTRAINT")
 
 
@@ -51,9 +49,15 @@ def apt_install(packages: Sequence[str]) -> Step:
 
 def requirement_files(ctr: dagger.Container) -> dagger.Container:
     """The human-edited requirement files of ``data/``, at ``REQUIREMENTS_DIR``."""
-    for name in REQUIREMENT_FILES:
+    for name in pins.REQUIREMENT_FILES:
         ctr = ctr.with_new_file(f"{REQUIREMENTS_DIR}/{name}", asset_text(f"data/{name}"))
     return ctr
+
+
+def _resolve(requirements: pins.RequirementSet) -> list[str]:
+    """pip's arguments for a set's requirement files, under the base-keeping constraints."""
+    args = [arg for name in requirements.files for arg in ("-r", f"{REQUIREMENTS_DIR}/{name}")]
+    return [*args, "-c", f"{REQUIREMENTS_DIR}/{pins.CONSTRAINTS}"]
 
 
 def with_build_constraints(ctr: dagger.Container) -> dagger.Container:
@@ -73,25 +77,24 @@ def without_build_constraints(ctr: dagger.Container) -> dagger.Container:
     return ctr
 
 
-def python_dependencies(lock: str | None) -> Step:
-    """One pip install of the app's dependencies, the base's torch held by constraints.
+def python_dependencies(requirements: pins.RequirementSet, lock: str | None) -> Step:
+    """One pip install of a requirement set, the base's torch held by constraints.
 
     With a lock (``make lock``), exactly the locked files are installed, hash-checked;
-    without, the pinned requirements are resolved. Either way it depends on the
+    without, the set's pinned requirements are resolved. Either way it depends on the
     requirement files only, so it sits before anything that changes with the
     architecture list or the app's source.
     """
-    constraints = f"{REQUIREMENTS_DIR}/constraints.txt"
-    install = ["pip", "install", "-r", f"{REQUIREMENTS_DIR}/requirements.txt", "-c", constraints]
+    install = ["pip", "install", *_resolve(requirements)]
+    locked = f"{REQUIREMENTS_DIR}/{requirements.lock}"
     if lock is not None:
-        locked = f"{REQUIREMENTS_DIR}/requirements.lock"
         install = ["pip", "install", "--require-hashes", "--no-deps", "-r", locked]
-        install += ["-c", constraints]
+        install += ["-c", f"{REQUIREMENTS_DIR}/{pins.CONSTRAINTS}"]
 
     def step(ctr: dagger.Container) -> dagger.Container:
         ctr = ctr.with_(requirement_files)
         if lock is not None:
-            ctr = ctr.with_new_file(f"{REQUIREMENTS_DIR}/requirements.lock", lock)
+            ctr = ctr.with_new_file(locked, lock)
         return (
             ctr.with_mounted_cache(pins.PIP_CACHE_DIR, dag.cache_volume(pins.PIP_CACHE_VOLUME))
             .with_(with_build_constraints)
@@ -102,19 +105,26 @@ def python_dependencies(lock: str | None) -> Step:
     return step
 
 
-def requirements_lock(base: dagger.Container) -> dagger.File:
-    """Resolve the requirements in ``base`` and lock what they add, with hashes."""
-    report, lock = "/tmp/pip-report.json", "/tmp/requirements.lock"
-    inputs = [f"{REQUIREMENTS_DIR}/{name}" for name in REQUIREMENT_FILES]
-    resolve = ["pip", "install", "--dry-run", "--quiet", "--report", report]
-    return (
-        base.with_(requirement_files)
-        .with_(with_program("lock.py"))
-        .with_(with_build_constraints)
-        .with_exec([*resolve, "-r", inputs[0], "-c", inputs[1]])
-        .with_exec(["python", program_path("lock.py"), report, *inputs], redirect_stdout=lock)
-        .file(lock)
-    )
+def requirements_locks(base: dagger.Container) -> dagger.Directory:
+    """Resolve each requirement set in ``base`` and lock what it adds, with hashes.
+
+    The preprocessing lock holds only what that set adds over the core lock, so the
+    builders install the core lock, then (where they preprocess) the second on top.
+    """
+    inputs = [f"{REQUIREMENTS_DIR}/{name}" for name in pins.REQUIREMENT_FILES]
+    ctr = base.with_(requirement_files).with_(with_program("lock.py")).with_(with_build_constraints)
+    locks = dag.directory()
+    previous: list[str] = []
+    for requirements in (pins.CORE_REQUIREMENTS, pins.PREPROCESSING_REQUIREMENTS):
+        report, lock = f"/tmp/{requirements.name}-report.json", f"/tmp/{requirements.lock}"
+        resolve = ["pip", "install", "--dry-run", "--quiet", "--report", report]
+        write = ["python", program_path("lock.py"), report, *inputs, *previous]
+        ctr = ctr.with_exec([*resolve, *_resolve(requirements)]).with_exec(
+            write, redirect_stdout=lock
+        )
+        locks = locks.with_file(requirements.lock, ctr.file(lock))
+        previous = ["--over", lock]
+    return locks
 
 
 def cuda_build_settings(arch_list: str, max_jobs: int | None) -> Step:
@@ -172,12 +182,16 @@ def architecture_check(commits: Mapping[str, str]) -> Step:
     return step
 
 
-def probe_run(gpu: bool, fresh: bool) -> Step:
+def probe_run(gpu: bool, fresh: bool, app_commands: Sequence[str] = ()) -> Step:
     """Run the in-image probe; its exit code is read by the caller, not by the engine.
 
     With ``gpu`` the container gets every GPU of the engine and the probe launches kernels;
-    without, it checks what needs no GPU. ``fresh`` forces a new run rather than a cached one.
+    without, it checks what needs no GPU. ``app_commands`` are the app's entry points it
+    runs with downloads blocked. ``fresh`` forces a new run rather than a cached one.
     """
+    run = ["python", program_path("probe.py"), "--mode", "gpu" if gpu else "cpu"]
+    for command in app_commands:
+        run += ["--app-command", command]
 
     def step(ctr: dagger.Container) -> dagger.Container:
         ctr = ctr.with_(with_program("probe.py"))
@@ -185,43 +199,7 @@ def probe_run(gpu: bool, fresh: bool) -> Step:
             ctr = ctr.experimental_with_all_gp_us()
         if fresh:
             ctr = ctr.with_env_variable("EGSTALKER_VERIFY_RUN", str(time.time_ns()))
-        return ctr.with_exec(
-            ["python", program_path("probe.py"), "--mode", "gpu" if gpu else "cpu"],
-            expect=dagger.ReturnType.ANY,
-        )
-
-    return step
-
-
-def conda_removals(base: dagger.Container, built_conda: dagger.Directory) -> dagger.File:
-    """The files of the base's /opt/conda that the builder removed (old versions pip replaced).
-
-    Computed beside the builder, in a container of the base with the builder's
-    environment mounted, so that neither image holds the listing.
-    """
-    listing = "/tmp/conda-removed.txt"
-    return (
-        base.with_(with_program("conda_delta.py"))
-        .with_mounted_directory("/built", built_conda)
-        .with_exec(
-            ["python", program_path("conda_delta.py"), "removed", pins.CONDA_DIR, "/built"],
-            redirect_stdout=listing,
-        )
-        .file(listing)
-    )
-
-
-def without_conda_removals(listing: dagger.File) -> Step:
-    """Delete from this image's /opt/conda what the builder removed from the same files."""
-
-    def step(ctr: dagger.Container) -> dagger.Container:
-        mounted = "/tmp/conda-removed.txt"
-        return (
-            ctr.with_(with_program("conda_delta.py"))
-            .with_mounted_file(mounted, listing)
-            .with_exec(["python", program_path("conda_delta.py"), "apply", mounted, pins.CONDA_DIR])
-            .without_mount(mounted)
-        )
+        return ctr.with_exec(run, expect=dagger.ReturnType.ANY)
 
     return step
 
@@ -248,19 +226,44 @@ def runtime_hygiene_run(conda_delta: dagger.Directory) -> Step:
     return step
 
 
+def user_caches(home: str) -> Step:
+    """Where the app's downloads live (torch's weights, Hugging Face models, wandb): ``home``."""
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        return (
+            ctr.with_env_variable("HOME", home)
+            .with_env_variable("XDG_CACHE_HOME", f"{home}/.cache")
+            .with_env_variable("TORCH_HOME", f"{home}/.cache/torch")
+            .with_env_variable("HF_HOME", f"{home}/.cache/huggingface")
+        )
+
+    return step
+
+
 def non_root_user(ctr: dagger.Container) -> dagger.Container:
     """Run as a user of its own, whose home holds the caches (torch weights, wandb)."""
-    home, user = pins.RUNTIME_HOME, pins.RUNTIME_USER
     # --non-unique: a base that already has a uid 1000 (Ubuntu 24.04's "ubuntu") still works
-    useradd = ["useradd", "--create-home", "--home-dir", home, "--uid", pins.RUNTIME_UID]
-    useradd += ["--non-unique"]
-    return (
-        ctr.with_exec([*useradd, "--user-group", user])
-        .with_env_variable("HOME", home)
-        .with_env_variable("XDG_CACHE_HOME", f"{home}/.cache")
-        .with_env_variable("TORCH_HOME", f"{home}/.cache/torch")
-        .with_user(user)
-    )
+    useradd = ["useradd", "--create-home", "--home-dir", pins.RUNTIME_HOME]
+    useradd += ["--uid", pins.RUNTIME_UID, "--non-unique", "--user-group", pins.RUNTIME_USER]
+    return ctr.with_exec(useradd).with_(user_caches(pins.RUNTIME_HOME)).with_user(pins.RUNTIME_USER)
+
+
+def baked_weights(baked: dagger.Directory, home: str, owner: str) -> Step:
+    """The weights baked for the app, in the caches of ``home``, owned by the image's user.
+
+    ``baked`` holds one folder per cache root of data/weights.toml; the app's own folder
+    ("app") is merged into the app tree by ``application``.
+    """
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        # the cache folder first, so that it is the user's too (wandb writes there)
+        ctr = ctr.with_directory(f"{home}/.cache", dag.directory(), owner=owner)
+        for root, path in (("torch", ".cache/torch"), ("hf", ".cache/huggingface"), ("home", "")):
+            target = f"{home}/{path}".rstrip("/")
+            ctr = ctr.with_directory(target, baked.directory(root), owner=owner)
+        return ctr
+
+    return step
 
 
 def application(source: dagger.Directory, owner: str = "") -> Step:

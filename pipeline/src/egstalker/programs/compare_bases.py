@@ -2,16 +2,17 @@
 
     python compare_bases.py inventory PREFIX > devel.json       # in each base, its own Python
     python compare_bases.py compare DEVEL.json RUNTIME.json [--result OUT.json]
-        [--manifest-in MANIFEST --manifest-out MANIFEST]
+        [--allow-differences]
 
 The runtime image takes only what the builder changed in the devel base's /opt/conda,
 which is right only when both bases hold the same environment there. ``inventory`` lists
 a prefix as conda sees it (``conda-meta/*.json``: name, version, build string) and as pip
 sees it (``*.dist-info`` and ``*.egg-info`` in ``lib/python3*/site-packages``: name,
 version, installer). ``compare`` prints a short report of every difference and exits 0
-when the two are identical, 3 when they differ and 2 on bad usage or unreadable input.
-It can write its result as JSON (``--result``) and record it in the build manifest under
-``"bases"`` (``--manifest-in``/``--manifest-out``, written atomically).
+when the two are identical, 3 when they differ (the report then goes to stderr) and 2 on
+bad usage or unreadable input; with ``--allow-differences`` a difference exits 0 too (the
+pipeline then takes the builder's whole environment). It can write its result as JSON
+(``--result``, written atomically), which the build manifest records.
 Standard library only: it runs with the base's own Python.
 """
 
@@ -181,17 +182,6 @@ def write_json_atomically(path: Path, data: Any) -> None:
         raise
 
 
-def record_in_manifest(manifest_in: Path, manifest_out: Path, result: dict[str, Any]) -> None:
-    try:
-        manifest = json.loads(_read_text(manifest_in))
-    except ValueError as err:
-        raise BadInput(f"cannot read the manifest {manifest_in}: not valid JSON ({err})") from err
-    if not isinstance(manifest, dict):
-        raise BadInput(f"cannot read the manifest {manifest_in}: it is not a JSON object")
-    manifest["bases"] = result
-    write_json_atomically(manifest_out, manifest)
-
-
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = main_parser.add_subparsers(dest="command", required=True)
@@ -201,8 +191,11 @@ def parser() -> argparse.ArgumentParser:
     comparing.add_argument("devel", type=Path, help="the devel base's inventory")
     comparing.add_argument("runtime", type=Path, help="the runtime base's inventory")
     comparing.add_argument("--result", type=Path, help="where to write the result as JSON")
-    comparing.add_argument("--manifest-in", type=Path, help="the build manifest to record into")
-    comparing.add_argument("--manifest-out", type=Path, help="where to write it, with 'bases'")
+    comparing.add_argument(
+        "--allow-differences",
+        action="store_true",
+        help="exit 0 when the bases differ (the report still names each difference)",
+    )
     return main_parser
 
 
@@ -213,18 +206,18 @@ def main(argv: list[str]) -> int:
         if args.command == "inventory":
             print(json.dumps(inventory(args.prefix), indent=2, sort_keys=True))
             return 0
-        if (args.manifest_in is None) != (args.manifest_out is None):
-            args_parser.error("give --manifest-in and --manifest-out together")
         result = compare(load_inventory(args.devel), load_inventory(args.runtime))
         if args.result:
             write_json_atomically(args.result, result)
-        if args.manifest_in:
-            record_in_manifest(args.manifest_in, args.manifest_out, result)
     except BadInput as err:
         print(f"compare_bases.py: {err}", file=sys.stderr)
         return USAGE
-    print(report(result))
-    return IDENTICAL if result["identical"] else DIFFERENT
+    if result["identical"] or args.allow_differences:
+        print(report(result))
+        return IDENTICAL
+    # a difference that fails the step goes to stderr, where its message is read from
+    print(report(result), file=sys.stderr)
+    return DIFFERENT
 
 
 if __name__ == "__main__":
