@@ -44,7 +44,8 @@ async def test_bad_options_stop_before_any_container(options: dict, says: str) -
 def probe(egs: Egstalker, variant: str, gpu: bool, fresh: bool):
     """The probe's exec as ``verify`` adds it to an image."""
     images = egs._images()
-    return images.image(variant).with_(steps.probe_run(gpu, fresh, images.help_commands(variant)))
+    run = steps.probe_run(gpu, fresh, images.help_commands(variant), images.tool_commands(variant))
+    return images.image(variant).with_(run)
 
 
 @pytest.mark.parametrize("gpu", [True, False])
@@ -83,6 +84,9 @@ async def test_verify_runs_the_apps_documented_commands_in_each_image(
     egs = await pipeline(preprocessing=preprocessing)
     run = execs(probe(egs, variant, gpu=False, fresh=True))[-1]
     assert app_commands(run) == commands
+    tools = [run[i + 1] for i, arg in enumerate(run) if arg == "--tool-command"]
+    preprocesses = "data_utils/process.py --help" in commands
+    assert tools == ["ffmpeg -version", *(["ffprobe -version"] if preprocesses else [])]
     # as the image's own user: the runtime image's probe runs as egstalker, not root
     user = named(probe(egs, variant, gpu=False, fresh=True), "withUser")
     assert (user[-1].args["name"] if user else "root") == (

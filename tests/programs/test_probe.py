@@ -335,6 +335,24 @@ def test_each_failing_app_command_is_named_with_its_reason(app: Path) -> None:
     assert failures[3] == "`fails.py` exited with 3: something else went wrong"
 
 
+def test_the_commands_the_app_runs_must_be_there_and_run(app: Path, tmp_path: Path) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    ffmpeg = tools / "ffmpeg"
+    ffmpeg.write_text('#!/bin/sh\n[ "$1" = -version ] && echo "ffmpeg version 4.2.2"\n')
+    ffmpeg.chmod(0o755)
+    args = ["--mode", "cpu", "--app-dir", str(app), "--manifest", str(app / "absent.json")]
+    args += ["--tool-command", "ffmpeg -version", "--tool-command", "ffprobe -version"]
+    result = subprocess.run(
+        [sys.executable, probe.__file__, *args],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+        env=dict(os.environ, PATH=str(tools)),  # no host ffprobe can answer
+    )  # fmt: skip
+    (check,) = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "app tools"]
+    assert check["status"] == "failed"
+    assert check["detail"] == "`ffprobe -version`: ffprobe is not on PATH"  # ffmpeg ran fine
+
+
 def test_app_commands_are_skipped_unless_given(app: Path) -> None:
     _, report = run_probe(
         "--mode", "cpu", "--app-dir", str(app), "--manifest", "absent.json", tmp_path=app.parent
@@ -345,7 +363,8 @@ def test_app_commands_are_skipped_unless_given(app: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--app-command", ""], "invalid --app-command '': give a script and its arguments"),
+        (["--app-command", ""], "invalid --app-command '': give a command and its arguments"),
+        (["--tool-command", " "], "invalid --tool-command ' ': give a command and its arguments"),
         (["--app-command", "train.py 'open"], 'invalid --app-command "train.py \'open"'),
         (["--app-command-timeout", "0"], "invalid --app-command-timeout 0"),
     ],

@@ -74,6 +74,12 @@ class Images:
             return (*pins.APP_HELP_COMMANDS, *pins.PREPROCESSING_HELP_COMMANDS)
         return pins.APP_HELP_COMMANDS
 
+    def tool_commands(self, variant: str) -> tuple[str, ...]:
+        """The commands the app runs, which ``verify`` runs too."""
+        if self.preprocesses(variant):
+            return (*pins.APP_TOOL_COMMANDS, *pins.PREPROCESSING_TOOL_COMMANDS)
+        return pins.APP_TOOL_COMMANDS
+
     # --- builders ---
 
     def core_builder(self) -> dagger.Container:

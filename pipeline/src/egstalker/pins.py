@@ -103,6 +103,10 @@ DEFAULT_PREPROCESSING: Final = "single-stage"
 # training and rendering in every image, preprocessing where it is installed.
 APP_HELP_COMMANDS: Final = ("train.py --help", "render.py --help")
 PREPROCESSING_HELP_COMMANDS: Final = ("data_utils/process.py --help",)
+# The commands the app itself runs (app-contract.json's "commands"), checked the same way:
+# render.py muxes its audio with ffmpeg; process.py also runs ffprobe.
+APP_TOOL_COMMANDS: Final = ("ffmpeg -version",)
+PREPROCESSING_TOOL_COMMANDS: Final = ("ffprobe -version",)
 
 # The runtime image's own user (with --non-root, the default): a home for caches such as
 # torch's downloaded VGG weights and wandb's files, and the app folder to write in.

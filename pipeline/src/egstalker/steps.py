@@ -182,16 +182,21 @@ def architecture_check(commits: Mapping[str, str]) -> Step:
     return step
 
 
-def probe_run(gpu: bool, fresh: bool, app_commands: Sequence[str] = ()) -> Step:
+def probe_run(
+    gpu: bool, fresh: bool, app_commands: Sequence[str] = (), tool_commands: Sequence[str] = ()
+) -> Step:
     """Run the in-image probe; its exit code is read by the caller, not by the engine.
 
     With ``gpu`` the container gets every GPU of the engine and the probe launches kernels;
     without, it checks what needs no GPU. ``app_commands`` are the app's entry points it
-    runs with downloads blocked. ``fresh`` forces a new run rather than a cached one.
+    runs with downloads blocked, ``tool_commands`` the commands the app runs.
+    ``fresh`` forces a new run rather than a cached one.
     """
     run = ["python", program_path("probe.py"), "--mode", "gpu" if gpu else "cpu"]
     for command in app_commands:
         run += ["--app-command", command]
+    for command in tool_commands:
+        run += ["--tool-command", command]
 
     def step(ctr: dagger.Container) -> dagger.Container:
         ctr = ctr.with_(with_program("probe.py"))

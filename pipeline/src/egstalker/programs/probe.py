@@ -27,6 +27,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -314,8 +315,21 @@ def failure_reason(output: str) -> str:
 
 def run_app_command(command: str, app_dir: Path, timeout: float) -> str | None:
     """Run ``python COMMAND`` in the app folder with downloads blocked; None when it exits 0."""
+    return run_blocked([sys.executable, *shlex.split(command)], command, app_dir, timeout)
+
+
+def run_tool_command(command: str, app_dir: Path, timeout: float) -> str | None:
+    """Run a command the app calls (``ffmpeg -version``) as it would; None when it exits 0."""
+    argv = shlex.split(command)
+    if shutil.which(argv[0]) is None:
+        return f"`{command}`: {argv[0]} is not on PATH"
+    return run_blocked(argv, command, app_dir, timeout)
+
+
+def run_blocked(argv: list[str], command: str, app_dir: Path, timeout: float) -> str | None:
+    """Run ``argv`` in the app folder with downloads blocked; None when it exits 0."""
     process = subprocess.Popen(
-        [sys.executable, *shlex.split(command)],
+        argv,
         cwd=app_dir,
         env=blocked_environment(app_dir),
         stdin=subprocess.DEVNULL,
@@ -345,11 +359,16 @@ def run_app_command(command: str, app_dir: Path, timeout: float) -> str | None:
     return f"`{command}` {exited}: {failure_reason(stderr or stdout)}"
 
 
-def check_app_commands(commands: list[str], app_dir: Path, timeout: float) -> Callable[[], str]:
+def check_app_commands(
+    commands: list[str],
+    app_dir: Path,
+    timeout: float,
+    run: Callable[[str, Path, float], str | None] = run_app_command,
+) -> Callable[[], str]:
     def check() -> str:
         if not app_dir.is_dir():
             raise CheckFailed(f"the app folder {app_dir} does not exist")
-        failures = [f for c in commands if (f := run_app_command(c, app_dir, timeout))]
+        failures = [f for c in commands if (f := run(c, app_dir, timeout))]
         if failures:
             raise CheckFailed("\n".join(failures))
         return f"exited 0 in {app_dir} with downloads blocked: " + ", ".join(commands)
@@ -495,6 +514,7 @@ def probe(
     app_dir: Path | None,
     app_commands: list[str] | None = None,
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    tool_commands: list[str] | None = None,
 ) -> Report:
     report = Report(mode)
     torch_imported = report.run("torch", check_imports(("torch",)))
@@ -510,6 +530,9 @@ def probe(
             report.run("app commands", check_app_commands(app_commands, app_dir, command_timeout))
         else:
             report.skip("app commands", "not run: no --app-command given")
+        if tool_commands:
+            tools = check_app_commands(tool_commands, app_dir, command_timeout, run_tool_command)
+            report.run("app tools", tools)
     manifest: dict[str, Any] | None = None
 
     def read_manifest() -> str:
@@ -543,6 +566,13 @@ def main(argv: list[str]) -> int:
         'e.g. "train.py --help" (repeatable)',
     )
     parser.add_argument(
+        "--tool-command",
+        action="append",
+        default=[],
+        metavar="COMMAND",
+        help='a command the app runs, e.g. "ffmpeg -version", run the same way (repeatable)',
+    )
+    parser.add_argument(
         "--app-command-timeout",
         type=float,
         default=DEFAULT_COMMAND_TIMEOUT,
@@ -550,19 +580,30 @@ def main(argv: list[str]) -> int:
         help=f"how long each app command may run (default: {DEFAULT_COMMAND_TIMEOUT:g})",
     )
     args = parser.parse_args(argv)
-    for command in args.app_command:
-        try:
-            words = shlex.split(command)
-        except ValueError as err:
-            parser.error(f"invalid --app-command {command!r}: {err}")
-        if not words:
-            parser.error(f"invalid --app-command {command!r}: give a script and its arguments")
+    for option, commands in (
+        ("--app-command", args.app_command),
+        ("--tool-command", args.tool_command),
+    ):
+        for command in commands:
+            try:
+                words = shlex.split(command)
+            except ValueError as err:
+                parser.error(f"invalid {option} {command!r}: {err}")
+            if not words:
+                parser.error(f"invalid {option} {command!r}: give a command and its arguments")
     if not args.app_command_timeout > 0:
         parser.error(
             f"invalid --app-command-timeout {args.app_command_timeout:g}: give seconds above 0"
         )
     app_dir = None if args.no_app else args.app_dir
-    report = probe(args.mode, args.manifest, app_dir, args.app_command, args.app_command_timeout)
+    report = probe(
+        args.mode,
+        args.manifest,
+        app_dir,
+        args.app_command,
+        args.app_command_timeout,
+        args.tool_command,
+    )
     print(report.as_json())
     return 0 if report.ok else 1
 
