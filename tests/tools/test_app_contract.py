@@ -2,8 +2,8 @@
 
 The first half reads the committed app-contract.json and checks that the requirement
 files, the base image's record and system-packages.toml cover it (offline, no checkout
-of the app). The second half runs tools/app_contract.py for real on a tiny app and
-site-packages made in a temporary folder.
+of the app). The second half runs the generator (python -m tools.app_contract) for real
+on a tiny app and site-packages made in a temporary folder.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from egstalker import pins
+from tools.app_contract.elf import read_dynamic
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "pipeline" / "src" / "egstalker" / "data"
-TOOL = ROOT / "tools" / "app_contract.py"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -332,14 +332,14 @@ def data(tmp_path: Path) -> Path:
 
 def run_tool(app: Path, site: Path, data: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(TOOL), str(app), "--site-packages", str(site),
+        [sys.executable, "-m", "tools.app_contract", str(app), "--site-packages", str(site),
          "--commit", COMMIT, "--entry", "train=core:train.py",
          "--entry", "prep=preprocessing:prep.py",
          "--requirements", str(data / "core.txt"),
          "--preprocessing-requirements", str(data / "pre.txt"),
          "--base", str(data / "base.toml"), "--system-packages", str(data / "system.toml"),
          *extra],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
 
 
@@ -447,14 +447,9 @@ def test_elf_reader_agrees_with_readelf(tmp_path):
                "-Wl,--enable-new-dtags")  # fmt: skip
     listing = subprocess.run(["readelf", "-d", str(target)], capture_output=True, text=True,
                              check=True).stdout  # fmt: skip
-    sys.path.insert(0, str(TOOL.parent))
-    try:
-        import app_contract
-    finally:
-        sys.path.remove(str(TOOL.parent))
-    dynamic = app_contract.read_dynamic(target)
+    dynamic = read_dynamic(target)
     assert dynamic is not None
     assert list(dynamic.needed) == re.findall(r"\(NEEDED\).*\[(.+)\]", listing)
     assert dynamic.soname == "libx.so.3"
     assert list(dynamic.rpaths) == ["$ORIGIN/lib"]
-    assert app_contract.read_dynamic(TOOL) is None  # not an ELF file
+    assert read_dynamic(Path(__file__)) is None  # not an ELF file
