@@ -20,20 +20,9 @@ from tests.dagger_errors import exec_error
 ENGINE_COMMANDS = ["build", "verify", "report"]
 
 
-ENGINE_VARIABLES = (
-    "DAGGER_SESSION_PORT",
-    "DAGGER_SESSION_TOKEN",
-    "DAGGER_CLOUD_ENGINE",
-    "_EXPERIMENTAL_DAGGER_RUNNER_HOST",
-    "_EXPERIMENTAL_DAGGER_CLI_BIN",
-)
-
-
 @pytest.fixture(autouse=True)
-def no_engine_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_engine_from_the_environment(no_engine_settings: None) -> None:
     """The host's own engine settings never reach these tests."""
-    for variable in ENGINE_VARIABLES:
-        monkeypatch.delenv(variable, raising=False)
 
 
 def invoke(*args: str, path: Path | None = None, env: dict[str, str] | None = None):

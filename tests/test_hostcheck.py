@@ -39,20 +39,9 @@ def test_dagger_json_and_pins_agree() -> None:
     assert config["source"] == "pipeline"
 
 
-ENGINE_VARIABLES = (
-    "DAGGER_SESSION_PORT",
-    "DAGGER_SESSION_TOKEN",
-    "DAGGER_CLOUD_ENGINE",
-    "_EXPERIMENTAL_DAGGER_RUNNER_HOST",
-    "_EXPERIMENTAL_DAGGER_CLI_BIN",
-)
-
-
 @pytest.fixture
-def host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def host(no_engine_settings: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A host with nothing on PATH and no engine settings; tests add stand-in host tools."""
-    for variable in ENGINE_VARIABLES:
-        monkeypatch.delenv(variable, raising=False)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     monkeypatch.setenv("PATH", str(bin_dir))

@@ -45,8 +45,8 @@ class RunFailed(click.ClickException):
     """A build step or a verification failed: exit code 1."""
 
 
-class OneLineCommand(click.Command):
-    """A command whose usage errors are one line (click's own show a usage header first)."""
+class OneLineUsage:
+    """Usage errors as one line: click's own show a usage header first."""
 
     def make_context(
         self,
@@ -56,27 +56,19 @@ class OneLineCommand(click.Command):
         **extra: Any,
     ) -> click.Context:
         try:
-            return super().make_context(info_name, args, parent, **extra)
+            return super().make_context(info_name, args, parent, **extra)  # type: ignore[misc]
         except click.UsageError as err:
             raise UsageProblem(err.format_message()) from None
 
 
-class OneLineGroup(click.Group):
+class OneLineCommand(OneLineUsage, click.Command):
+    """A command whose usage errors are one line."""
+
+
+class OneLineGroup(OneLineUsage, click.Group):
     """The CLI's group: one-line usage errors for itself and for every command in it."""
 
     command_class = OneLineCommand
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as err:
-            raise UsageProblem(err.format_message()) from None
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

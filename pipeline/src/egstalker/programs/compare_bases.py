@@ -12,7 +12,7 @@ version, installer). ``compare`` prints a short report of every difference and e
 when the two are identical, 3 when they differ (the report then goes to stderr) and 2 on
 bad usage or unreadable input; with ``--allow-differences`` a difference exits 0 too (the
 pipeline then takes the builder's whole environment). It can write its result as JSON
-(``--result``, written atomically), which the build manifest records.
+(``--result``), which the build manifest records.
 Standard library only: it runs with the base's own Python.
 """
 
@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import email.parser
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -168,20 +166,6 @@ def load_inventory(path: Path) -> dict[str, Any]:
     return data
 
 
-def write_json_atomically(path: Path, data: Any) -> None:
-    """Write ``path`` whole or not at all: a temporary file beside it, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w") as out:
-            out.write(json.dumps(data, indent=2) + "\n")
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = main_parser.add_subparsers(dest="command", required=True)
@@ -208,7 +192,8 @@ def main(argv: list[str]) -> int:
             return 0
         result = compare(load_inventory(args.devel), load_inventory(args.runtime))
         if args.result:
-            write_json_atomically(args.result, result)
+            args.result.parent.mkdir(parents=True, exist_ok=True)
+            args.result.write_text(json.dumps(result, indent=2) + "\n")
     except BadInput as err:
         print(f"compare_bases.py: {err}", file=sys.stderr)
         return USAGE
