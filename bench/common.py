@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -58,6 +59,49 @@ def compile_all(
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(one, files))
     return time.monotonic() - started
+
+
+QUICK_SCALE = 1.0  # the default: about 4 minutes for both benchmarks on 2 cores
+FULL_SCALE = 2.4  # --full: heavy files as slow as the real rasterizer's (~65 s an architecture)
+
+
+def scale_option(parser: argparse.ArgumentParser) -> None:
+    """--scale and --full, the same for every benchmark."""
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=QUICK_SCALE,
+        help=f"workload size (default {QUICK_SCALE}: a quick run; compile time grows with it)",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"the full run, --scale {FULL_SCALE}: files as heavy as the real rasterizer's",
+    )
+
+
+def chosen_scale(args: argparse.Namespace) -> float:
+    """The scale asked for; a bad one is refused with what is allowed."""
+    scale = FULL_SCALE if args.full else args.scale
+    if not 0 < scale <= 10:
+        raise SystemExit(f"invalid --scale {scale}: give a number above 0, at most 10")
+    return scale
+
+
+def announce(what: str, scale: float, seconds_at_1: float, growth: float) -> None:
+    """Say at the start what will run, at what scale, and about how long it takes.
+
+    The estimate is the time measured on a 2-core machine at scale 1, times
+    ``scale ** growth`` (fitted to the runs at 1 and 2.4: the instantiations get heavier
+    as there are more of them, so time grows faster than the scale).
+    """
+    minutes = seconds_at_1 * scale**growth / 60
+    kind = "full" if scale == FULL_SCALE else "default" if scale == QUICK_SCALE else "custom"
+    print(
+        f"{what}\nscale {scale} ({kind} run; --full: scale {FULL_SCALE}): about "
+        f"{max(1, round(minutes))} min on a 2-core, 24 GB machine, less with more cores",
+        flush=True,
+    )
 
 
 def machine() -> tuple[int, int]:

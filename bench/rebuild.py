@@ -1,6 +1,6 @@
 """Benchmark (c): a cold compile against rebuilds through the builder's compiler cache.
 
-    python bench/rebuild.py [--scale 2.4]
+    python bench/rebuild.py [--scale 0.5 | --full]
 
 Compiles the workload as torch's builder calls nvcc, through nvcc_ccache.py and ccache:
 cold (empty cache), warm (nothing changed), after a one-file change, and after adding an
@@ -15,19 +15,31 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import compile_all, machine, table
+from common import announce, chosen_scale, compile_all, machine, scale_option, table
 from workload import write_workload
+
+# Wall time on a 2-core, 24 GB machine: 50 s at scale 1, growing as scale ** 2.0
+# (measured at 1 and 2.4, docs/performance.md).
+SECONDS_AT_1, GROWTH = 50.0, 2.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=2.4, help="workload size")
+    scale_option(parser)
     args = parser.parse_args()
+    scale = chosen_scale(args)
     if shutil.which("ccache") is None:
         raise SystemExit("rebuild.py needs ccache (apt-get install ccache)")
     cpus, _ = machine()
+    announce(
+        "rebuild: 5 files compiled through ccache 4 times (cold, warm, one file changed,"
+        " an architecture added)",
+        scale,
+        SECONDS_AT_1,
+        GROWTH,
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        files = write_workload(Path(tmp) / "src", args.scale)
+        files = write_workload(Path(tmp) / "src", scale)
         env = dict(
             os.environ,
             CCACHE_DIR=str(Path(tmp) / "ccache"),
@@ -47,7 +59,7 @@ def main() -> None:
     cold = seconds["cold, empty cache"]
     rows = [["run", "seconds", "vs cold"]]
     rows += [[label, f"{s:.1f}", f"{s / cold:.2f}x"] for label, s in seconds.items()]
-    print(f"\n{cpus} cores, scale {args.scale}, 1 arch (8.6) unless said")
+    print(f"\n{cpus} cores, scale {scale}, 1 arch (8.6) unless said")
     print(table(rows))
 
 

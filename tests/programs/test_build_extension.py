@@ -25,22 +25,59 @@ setup(name="fake_extension", version="0.1", py_modules=["fake_extension"])
 """
 
 
+# Peak memory of one architecture in one nvcc, measured on the real rasterizer's
+# rasterize_points.cu and simple_knn's spatial.cu (cicc over torch's headers):
+# 13.2 GiB for five side by side, 2.6 GiB for one (docs/performance.md).
+MEASURED_PER_THREAD = 13.2 / 5 * GIB
+
+
 @pytest.mark.parametrize(
     ("cpus", "memory", "targets", "max_jobs", "settings"),
     [
-        (16, 128 * GIB, 1, None, (16, 1)),  # one architecture: one job a core
-        (16, 24 * GIB, 1, None, (8, 1)),  # memory-bound: ~3 GB a compile
-        (16, 128 * GIB, 5, None, (3, 5)),  # five architectures side by side in each nvcc
-        (2, 24 * GIB, 5, None, (1, 2)),  # CI's two cores: both used by nvcc's threads
-        (8, 2 * GIB, 5, None, (1, 1)),  # never fewer than one of each
-        (16, 128 * GIB, 5, 8, (8, 2)),  # an explicit MAX_JOBS wins; threads fill the rest
-        (16, 128 * GIB, 2, 16, (16, 1)),
+        # one architecture: a job per core, as many as 3 GB each allow
+        (16, 128 * GIB, 1, None, (16, 1)),
+        (2, 24 * GIB, 1, None, (2, 1)),
+        (16, 24 * GIB, 1, None, (8, 1)),
+        # five architectures side by side in every nvcc, and a job per core up to memory:
+        # 8 jobs of 15 GB, more than the rasterizer's five files, so all start at once
+        (16, 128 * GIB, 5, None, (8, 5)),
+        # a 2-core, 24 GB builder: two jobs, each nvcc two architectures at a time
+        # (one thread per core); 12 GB at most
+        (2, 24 * GIB, 5, None, (2, 2)),
+        (4, 24 * GIB, 5, None, (2, 4)),
+        # many cores: memory, not the cores, bounds the jobs
+        (64, 512 * GIB, 5, None, (34, 5)),
+        # memory for one nvcc of all five only: the threads are kept, the jobs cut
+        (16, 24 * GIB, 5, None, (1, 5)),
+        # too little memory for all five in one nvcc: the threads are cut too
+        (16, 8 * GIB, 5, None, (1, 2)),
+        # never fewer than one of each
+        (8, 2 * GIB, 5, None, (1, 1)),
+        # an explicit MAX_JOBS wins; each job takes the threads its memory share holds
+        (16, 128 * GIB, 5, 8, (8, 5)),
+        (16, 24 * GIB, 5, 4, (4, 2)),
+        (16, 128 * GIB, 2, 16, (16, 2)),
     ],
 )
 def test_parallel_settings(
     cpus: int, memory: int, targets: int, max_jobs: int | None, settings: tuple[int, int]
 ) -> None:
     assert build_extension.parallel_settings(cpus, memory, targets, max_jobs) == settings
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 4, 16, 64, 128])
+@pytest.mark.parametrize("memory_gib", [4, 8, 16, 24, 32, 64, 128, 512])
+@pytest.mark.parametrize("targets", [1, 2, 5, 6])
+def test_the_chosen_settings_fit_the_measured_memory(
+    cpus: int, memory_gib: int, targets: int
+) -> None:
+    """Even with every job at its peak at once, the measured peaks fit in memory."""
+    jobs, threads = build_extension.parallel_settings(cpus, memory_gib * GIB, targets)
+    assert jobs * threads * MEASURED_PER_THREAD <= memory_gib * GIB
+    assert 1 <= jobs <= cpus
+    assert 1 <= threads <= min(targets, cpus)
+    if memory_gib * GIB >= targets * 3 * GIB:  # room for one nvcc of every target
+        assert threads == min(targets, cpus)
 
 
 @pytest.mark.parametrize(
@@ -56,7 +93,7 @@ def test_nvcc_threads_are_passed_as_one_token() -> None:
         cpus=16,
         memory_bytes=128 * GIB,
     )
-    assert env["MAX_JOBS"] == "3"
+    assert env["MAX_JOBS"] == "8"
     assert env["NVCC_APPEND_FLAGS"] == "-lineinfo --threads=5"
     one = build_extension.build_environment({"TORCH_CUDA_ARCH_LIST": "8.6"}, 16, 128 * GIB)
     assert "NVCC_APPEND_FLAGS" not in one
@@ -76,6 +113,12 @@ def test_available_memory_honours_a_cgroup_limit(tmp_path: Path) -> None:
 def test_an_explicit_max_jobs_wins() -> None:
     env = build_extension.build_environment({"TORCH_CUDA_ARCH_LIST": "8.6", "MAX_JOBS": "3"})
     assert env["MAX_JOBS"] == "3"
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "four", "1.5"])
+def test_a_bad_max_jobs_is_refused(value: str) -> None:
+    with pytest.raises(SystemExit, match=f"invalid MAX_JOBS '{value}': give a whole number"):
+        build_extension.build_environment({"TORCH_CUDA_ARCH_LIST": "8.6", "MAX_JOBS": value})
 
 
 def test_ccache_routes_nvcc_through_the_wrapper(tmp_path: Path) -> None:
@@ -182,3 +225,27 @@ def test_a_failed_build_names_the_step_and_the_fix(programs_dir: Path, tmp_path:
         f"{result.returncode}"
     ) in result.stderr
     assert "hint: the rasterizer's glm headers are missing" in result.stderr
+
+
+def test_an_early_error_in_a_long_log_gets_its_fix(programs_dir: Path, tmp_path: Path) -> None:
+    """gcc 13's uintptr_t error near the start, then over a thousand lines of other jobs."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "setup.py").write_text(
+        "import sys\n"
+        "for i in range(25):\n"
+        "    print(f'[{i}/5] c++ -c ext.cpp -o ext.o')\n"
+        'print(\'cuda_rasterizer/rasterizer_impl.h(24): error: namespace "std" has no member '
+        '"uintptr_t"\')\n'
+        "for i in range(1500):\n"
+        "    print(f'/usr/include/torch/csrc/api.h({i}): warning: a long build goes on')\n"
+        "sys.exit(1)\n"
+    )
+    env = dict(os.environ, TORCH_CUDA_ARCH_LIST="8.6", PIP_TARGET=str(tmp_path / "site"))
+    result = run(programs_dir, "diff_gaussian_rasterization", str(source), env=env)
+    assert result.returncode != 0
+    shown = result.stdout.splitlines()
+    error = next(n for n, line in enumerate(shown) if 'no member "uintptr_t"' in line)
+    assert len(shown) - error > 1000  # the error is far from the end of the output
+    assert "hint: this gcc is newer than the extension expects" in result.stderr
+    assert 'error: namespace "std" has no member "uintptr_t"' in result.stderr  # where it was

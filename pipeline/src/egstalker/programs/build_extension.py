@@ -3,13 +3,14 @@
 Usage: python build_extension.py NAME SOURCE_DIR [--ccache-dir DIR]
 
 TORCH_CUDA_ARCH_LIST must be set: with no GPU visible (any container build) torch's
-builder crashes on an empty list. The parallelism fills the builder's cores and memory:
-nvcc compiles the architectures of one file side by side (``--threads``, passed through
-NVCC_APPEND_FLAGS) and ninja runs MAX_JOBS such compilers, at about 3 GB of memory per
-architecture being compiled. An explicit MAX_JOBS wins. With --ccache-dir, gcc and nvcc
-go through ccache (nvcc by way of nvcc_ccache.py), so a rebuild recompiles only what
-changed. The install uses the
-image's torch (no build isolation) and installs no dependencies.
+builder crashes on an empty list. The parallelism fills the builder's cores within its
+memory: each nvcc compiles the architectures of its file side by side, up to one per core
+(``--threads``, passed through NVCC_APPEND_FLAGS), and ninja runs one such compiler per
+core (MAX_JOBS), as many as fit in memory (``parallel_settings``). An explicit MAX_JOBS wins. With
+--ccache-dir, gcc and nvcc go through ccache (nvcc by way of nvcc_ccache.py), so a
+rebuild recompiles only what changed. The install uses the image's torch (no build
+isolation) and installs no dependencies. A failed build gets the fix for each known
+failure that its output shows, wherever in the output it is.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ import re
 import shutil
 import subprocess
 import sys
-from collections import deque
 from pathlib import Path
 
 GIB = 1024**3
-MEMORY_PER_COMPILE = 3 * GIB
+# Memory for each architecture that one nvcc compiles, with a margin: on the real
+# rasterizer and simple_knn (docs/performance.md) cicc reads torch's headers once per
+# architecture, 2.6 GiB each, side by side with --threads; the host side (gcc, 1.9 GiB)
+# comes after them.
+MEMORY_PER_THREAD = 3 * GIB
 CCACHE_COMPILER_LINKS = Path("/usr/lib/ccache")  # Debian/Ubuntu: gcc, g++, cc, c++ -> ccache
-LOG_TAIL = 400
+SHOWN_LINE = 300  # characters of a matched line quoted beside its hint
 
 # What a failed build's log says, and what fixes it: the classic failures of these builds.
 HINTS = (
@@ -36,9 +40,9 @@ HINTS = (
         "(clone recursively) or install libglm-dev",
     ),
     (
-        re.compile(r"Killed|signal 9|died due to signal|cannot allocate memory|out of memory"),
+        re.compile(r"\bKilled\b|signal 9|died due to signal|cannot allocate memory|out of memory"),
         "a compiler was killed, most likely for lack of memory: lower --max-jobs "
-        "(each job needs about 3 GB per architecture)",
+        "(each job needs up to 3 GB per architecture it compiles)",
     ),
     (
         re.compile(r'has no member "uintptr_t"|"uint32_t" is undefined'),
@@ -66,12 +70,19 @@ def code_targets(arch_list: str) -> int:
 def parallel_settings(
     cpus: int, memory_bytes: int, targets: int, max_jobs: int | None = None
 ) -> tuple[int, int]:
-    """(ninja jobs, nvcc threads per job) so that jobs x threads fits cores and memory."""
-    slots = max(1, min(cpus, memory_bytes // MEMORY_PER_COMPILE))
+    """(ninja jobs, nvcc threads per job): a job per core, each nvcc's targets side by side.
+
+    These extensions are a few files, one of which takes most of the time (cicc over
+    torch's headers). Threads split that file's architectures, up to one per core, so
+    they shorten the critical path; jobs follow the cores, not cores / threads, so that
+    file starts at once. Memory caps both, at MEMORY_PER_THREAD for each thread of each job; threads
+    are kept before jobs.
+    """
+    slots = max(1, memory_bytes // MEMORY_PER_THREAD)
     if max_jobs is not None:
-        return max_jobs, max(1, min(targets, slots // max_jobs))
-    threads = max(1, min(targets, slots))
-    return max(1, slots // threads), threads
+        return max_jobs, max(1, min(targets, cpus, slots // max(1, max_jobs)))
+    threads = max(1, min(targets, cpus, slots))
+    return max(1, min(cpus, slots // threads)), threads
 
 
 def available_cpus() -> int:
@@ -115,6 +126,17 @@ def with_ccache(environ: dict[str, str], ccache_dir: Path) -> dict[str, str]:
     return env
 
 
+def max_jobs(value: str) -> int | None:
+    """MAX_JOBS as given (None when unset): a whole number of at least 1."""
+    if not value.strip():
+        return None
+    if not value.strip().isdigit() or int(value) < 1:
+        raise SystemExit(
+            f"build_extension.py: invalid MAX_JOBS {value!r}: give a whole number of at least 1"
+        )
+    return int(value)
+
+
 def build_environment(
     environ: dict[str, str], cpus: int | None = None, memory_bytes: int | None = None
 ) -> dict[str, str]:
@@ -125,7 +147,7 @@ def build_environment(
             "build_extension.py: TORCH_CUDA_ARCH_LIST is not set; torch cannot guess the "
             "architectures when no GPU is visible (set it, e.g. to 8.6)"
         )
-    explicit = int(environ["MAX_JOBS"]) if environ.get("MAX_JOBS") else None
+    explicit = max_jobs(environ.get("MAX_JOBS", ""))
     jobs, threads = parallel_settings(
         available_cpus() if cpus is None else cpus,
         available_memory() if memory_bytes is None else memory_bytes,
@@ -142,21 +164,46 @@ def build_environment(
 
 def hints(log: str) -> list[str]:
     """The fixes for the known failures that ``log`` shows."""
-    return [hint for pattern, hint in HINTS if pattern.search(log)]
+    finder = HintFinder()
+    for line in log.splitlines():
+        finder.feed(line)
+    return [hint for hint, _ in finder.matches()]
 
 
-def run_logged(command: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
-    """Run ``command``, showing its output as it comes and keeping its last lines."""
-    tail: deque[str] = deque(maxlen=LOG_TAIL)
+class HintFinder:
+    """Matches the known failures line by line, keeping only each one's first line."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.found: dict[int, tuple[int, str]] = {}  # index in HINTS -> (line number, line)
+
+    def feed(self, line: str) -> None:
+        self.lines += 1
+        for index, (pattern, _) in enumerate(HINTS):
+            if index not in self.found and pattern.search(line):
+                self.found[index] = (self.lines, line.strip()[:SHOWN_LINE])
+
+    def matches(self) -> list[tuple[str, str]]:
+        """(hint, where it was seen) for each known failure found, in HINTS order."""
+        return [
+            (HINTS[index][1], f"line {number} of the build output: {line}")
+            for index, (number, line) in sorted(self.found.items())
+        ]
+
+
+def run_logged(command: list[str], env: dict[str, str]) -> tuple[int, HintFinder]:
+    """Run ``command``, showing its output as it comes and matching every line of it."""
+    finder = HintFinder()
     with subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as process:
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        errors="replace",
+    ) as process:  # fmt: skip
         assert process.stdout is not None
         for line in process.stdout:
             sys.stdout.write(line)
-            tail.append(line.rstrip("\n"))
+            finder.feed(line)
     sys.stdout.flush()
-    return process.returncode, list(tail)
+    return process.returncode, finder
 
 
 def main(argv: list[str]) -> int:
@@ -178,14 +225,14 @@ def main(argv: list[str]) -> int:
         sys.executable, "-m", "pip", "install",
         "--no-build-isolation", "--no-deps", "--no-cache-dir", args.source,
     ]  # fmt: skip
-    code, tail = run_logged(command, env)
+    code, finder = run_logged(command, env)
     if args.ccache_dir:
         subprocess.run(["ccache", "--show-stats"], env=env, check=False)
     if code != 0:
         step = f"compile {args.name} for {env['TORCH_CUDA_ARCH_LIST']}"
         print(f"error: step '{step}' failed with exit code {code}", file=sys.stderr)
-        for hint in hints("\n".join(tail)):
-            print(f"hint: {hint}", file=sys.stderr)
+        for hint, seen in finder.matches():
+            print(f"hint: {hint}\n  ({seen})", file=sys.stderr)
     return code
 
 
