@@ -34,6 +34,8 @@ async def test_runtime_image_runs_the_app_and_has_no_compiler(connected) -> None
     assert tools.strip() == ""
     manifest = json.loads(await image.file("/opt/egstalker/manifest.json").contents())
     assert manifest["arch_list"] == ARCH
+    assert manifest["bases"]["identical"] in (True, False)  # the bases were compared
+    assert {w["name"] for w in manifest["weights"]} >= {"vgg16"}  # baked, with their sha256
     assert await image.label("io.egstalker.cuda-arch-list") == ARCH
 
 
