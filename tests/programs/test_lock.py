@@ -17,16 +17,20 @@ lock = load_program("lock.py")
 DATA = Path(__file__).resolve().parents[2] / "pipeline" / "src" / "egstalker" / "data"
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What pip itself reports for a small install it would make (no install happens)."""
-    path = tmp_path_factory.mktemp("report") / "report.json"
+def pip_report(path: Path, *requirements: str) -> Path:
+    """What pip itself reports for an install it would make (no install happens)."""
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
-         "--report", str(path), "six==1.16.0", "idna==3.7"],
+         "--report", str(path), *requirements],
         check=True, capture_output=True,
     )  # fmt: skip
     return path
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("report") / "report.json"
+    return pip_report(path, "six==1.16.0", "idna==3.7")
 
 
 def test_locks_what_pip_would_install_with_hashes(report: Path, tmp_path: Path) -> None:
@@ -60,15 +64,6 @@ def test_the_digest_changes_with_any_input(tmp_path: Path) -> None:
     before = lock.inputs_digest([first, second])
     second.write_text("numpy<3\n")
     assert lock.inputs_digest([first, second]) != before
-
-
-def pip_report(path: Path, *requirements: str) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
-         "--report", str(path), *requirements],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return path
 
 
 def test_a_second_lock_holds_only_what_it_adds_over_the_first(report: Path, tmp_path: Path) -> None:
