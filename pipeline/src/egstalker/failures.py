@@ -70,13 +70,17 @@ def engine_hints(message: str) -> list[str]:
     return [hint for pattern, hint in ENGINE_HINTS if pattern.search(message)]
 
 
+def ran(command: Sequence[str], program: str) -> bool:
+    """Whether a command ran this in-container program (named by its file)."""
+    return any(PurePosixPath(arg).name == program for arg in command)
+
+
 def step_hints(command: Sequence[str], exit_code: int) -> list[str]:
     """The known fix for this program's exit code, if there is one."""
-    names = {PurePosixPath(arg).name for arg in command}
     return [
         hint
         for (program, code), hint in STEP_HINTS.items()
-        if program in names and code == exit_code
+        if code == exit_code and ran(command, program)
     ]
 
 

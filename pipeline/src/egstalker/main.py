@@ -15,6 +15,7 @@ from egstalker import pins, steps
 from egstalker.archs import DEFAULT_ARCH_LIST
 from egstalker.baseimages import BASE_IMAGES, BaseImage, digest_of, render
 from egstalker.concurrency import run_all
+from egstalker.failures import ran
 from egstalker.images import Images
 from egstalker.options import (
     BASE_MISMATCH_CHOICES,
@@ -30,7 +31,6 @@ from egstalker.verification import (
     VARIANTS,
     check_variant,
     hygiene_verdict,
-    is_step,
     verdict,
 )
 
@@ -342,7 +342,7 @@ class Egstalker:
         try:
             code, out, err = await probed.exit_code(), await probed.stdout(), await probed.stderr()
         except dagger.ExecError as failed:
-            if not is_step(failed.command, "probe.py"):
+            if not ran(failed.command, "probe.py"):
                 raise  # a build step before the probe keeps its own name and hint
             code, out, err = failed.exit_code, failed.stdout, failed.stderr
         return verdict(variant, code, out, err)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from egstalker.errors import InvalidOption
-from egstalker.failures import STEPS, describe_step
+from egstalker.failures import ran
 
 VARIANTS: Final = ("single-stage", "multistage")
 TAIL_LINES: Final = 20
@@ -71,17 +71,12 @@ def verdict(variant: str, exit_code: int, stdout: str, stderr: str) -> str:
     raise VerificationFailed(f"{variant} image failed verification:\n{reasons}")
 
 
-def is_step(command: Sequence[str], program: str) -> bool:
-    """Whether a failed exec ran this in-container program (by its file name)."""
-    return describe_step(command) == STEPS[program].format("")
-
-
 def hygiene_verdict(command: Sequence[str], stdout: str) -> VerificationFailed | None:
     """The runtime hygiene program's own failure, as a verdict; None for any other step.
 
     A step before it (a compile, an apt install) keeps its own name and hint.
     """
-    if not is_step(command, "check_runtime.py"):
+    if not ran(command, "check_runtime.py"):
         return None
     return VerificationFailed(
         f"multistage image failed the runtime hygiene check:\n{stdout.strip()}"
