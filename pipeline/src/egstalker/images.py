@@ -20,7 +20,6 @@ from egstalker.sources import git_tree
 
 BAKED = "/tmp/baked"
 WEIGHTS_RECORD = "/tmp/weights-record.json"
-WEIGHT_ROOTS = ("torch", "hf", "home", "app")
 
 
 def lock_text(requirements: pins.RequirementSet) -> str | None:
@@ -220,7 +219,7 @@ class Images:
         bake = ["python", steps.program_path("bake_weights.py"), "/tmp/weights.json"]
         bake += ["--image", image, "--manifest", WEIGHTS_RECORD]
         ctr = self.runtime_base().with_(steps.with_program("bake_weights.py"))
-        for root in WEIGHT_ROOTS:
+        for root in (*pins.HOME_CACHES, "app"):
             bake += ["--root", f"{root}={BAKED}/{root}"]
             ctr = ctr.with_directory(f"{BAKED}/{root}", dag.directory())
         return ctr.with_new_file("/tmp/weights.json", tables).with_exec(bake)

@@ -115,6 +115,10 @@ RUNTIME_UID: Final = "1000"
 RUNTIME_HOME: Final = "/home/egstalker"
 # The single-stage image (and the runtime image with --non-root=false) runs as root.
 ROOT_HOME: Final = "/root"
+# Where, under a user's home, the app's downloads live: the cache roots of
+# data/weights.toml (torch: $TORCH_HOME, hf: $HF_HOME, home: $HOME itself). The fourth
+# root, "app", is the app's own folder.
+HOME_CACHES: Final = {"torch": ".cache/torch", "hf": ".cache/huggingface", "home": ""}
 
 CONDA_DIR: Final = "/opt/conda"
 # The bases' Python (3.10) keeps its packages here.
@@ -128,8 +132,9 @@ EXTENSIONS_SRC_DIR: Final = "/opt/egstalker/src"
 # What was compiled, for which architectures, from which commits: written by the
 # builder's architecture check, read by the probe.
 MANIFEST: Final = "/opt/egstalker/manifest.json"
-PIP_CACHE_DIR: Final = "/root/.cache/pip"
-CCACHE_DIR: Final = "/root/.cache/ccache"
+# The builder runs as root; its caches are cache volumes mounted in root's home.
+PIP_CACHE_DIR: Final = f"{ROOT_HOME}/.cache/pip"
+CCACHE_DIR: Final = f"{ROOT_HOME}/.cache/ccache"
 # Cache volumes are named after what invalidates them: the base images' Python and CUDA,
 # and the compilers (CUDA 11.8's nvcc, Ubuntu 22.04's gcc 11).
 PIP_CACHE_VOLUME: Final = "egstalker-pip-py310-cu118"

@@ -238,8 +238,8 @@ def user_caches(home: str) -> Step:
         return (
             ctr.with_env_variable("HOME", home)
             .with_env_variable("XDG_CACHE_HOME", f"{home}/.cache")
-            .with_env_variable("TORCH_HOME", f"{home}/.cache/torch")
-            .with_env_variable("HF_HOME", f"{home}/.cache/huggingface")
+            .with_env_variable("TORCH_HOME", f"{home}/{pins.HOME_CACHES['torch']}")
+            .with_env_variable("HF_HOME", f"{home}/{pins.HOME_CACHES['hf']}")
         )
 
     return step
@@ -263,7 +263,7 @@ def baked_weights(baked: dagger.Directory, home: str, owner: str) -> Step:
     def step(ctr: dagger.Container) -> dagger.Container:
         # the cache folder first, so that it is the user's too (wandb writes there)
         ctr = ctr.with_directory(f"{home}/.cache", dag.directory(), owner=owner)
-        for root, path in (("torch", ".cache/torch"), ("hf", ".cache/huggingface"), ("home", "")):
+        for root, path in pins.HOME_CACHES.items():
             target = f"{home}/{path}".rstrip("/")
             ctr = ctr.with_directory(target, baked.directory(root), owner=owner)
         return ctr
