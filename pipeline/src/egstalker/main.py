@@ -18,10 +18,7 @@ from egstalker.concurrency import run_all
 from egstalker.failures import ran
 from egstalker.images import Images
 from egstalker.options import (
-    BASE_MISMATCH_CHOICES,
     check_app_entries,
-    check_choice,
-    check_type,
     checked_settings,
 )
 from egstalker.registry import check_credentials, publish_refs, registry_host
@@ -115,12 +112,9 @@ class Egstalker:
                 "If the devel and runtime bases' conda environments differ: 'copy' (the "
                 "runtime image takes the builder's whole /opt/conda) or 'fail'"
             ),
-        ] = "copy",
+        ] = pins.DEFAULT_BASE_MISMATCH,
     ) -> Self:
         """Set the build options; each is checked before any container is built."""
-        check_type("pytorch3d", pytorch3d, bool)
-        check_type("non-root", non_root, bool)
-        check_type("bake-weights", bake_weights, bool)
         settings = checked_settings(
             arch=arch,
             max_jobs=max_jobs,
@@ -128,27 +122,18 @@ class Egstalker:
             runtime_image=runtime_image,
             rasterizer_commit=rasterizer_commit,
             simple_knn_commit=simple_knn_commit,
+            pytorch3d=pytorch3d,
+            non_root=non_root,
+            preprocessing=preprocessing,
+            bake_weights=bake_weights,
+            base_mismatch=base_mismatch,
         )
-        choices = {
-            "preprocessing": check_choice(
-                "preprocessing", preprocessing, pins.PREPROCESSING_CHOICES
-            ),
-            "base_mismatch": check_choice("base-mismatch", base_mismatch, BASE_MISMATCH_CHOICES),
-        }
         if source is None:
             source, revision = git_tree(pins.APP), pins.APP.commit
         else:
             check_app_entries(await source.entries())
             revision = LOCAL_REVISION
-        return cls(
-            pytorch3d=pytorch3d,
-            non_root=non_root,
-            bake_weights=bake_weights,
-            source=source,
-            source_revision=revision,
-            **choices,
-            **settings,
-        )
+        return cls(source=source, source_revision=revision, **settings)
 
     def _images(self) -> Images:
         """The recipes of every image, for these options."""

@@ -16,8 +16,6 @@ from egstalker.archs import resolve_arch_list
 from egstalker.errors import InvalidOption
 
 MAX_JOBS_LIMIT: Final = 256
-# --base-mismatch: what the runtime image does when the two bases' environments differ.
-BASE_MISMATCH_CHOICES: Final = ("copy", "fail")
 # What an EGSTalker checkout has at its top level; a folder without them is something else.
 APP_MARKERS: Final = ("train.py", "render.py", "scene")
 
@@ -137,9 +135,20 @@ def checked_settings(
     runtime_image: str = pins.RUNTIME_IMAGE,
     rasterizer_commit: str = pins.RASTERIZER.commit,
     simple_knn_commit: str = pins.SIMPLE_KNN.commit,
-) -> dict[str, str | int | None]:
+    pytorch3d: bool = True,
+    non_root: bool = True,
+    preprocessing: str = pins.DEFAULT_PREPROCESSING,
+    bake_weights: bool = True,
+    base_mismatch: str = pins.DEFAULT_BASE_MISMATCH,
+) -> dict[str, str | int | bool | None]:
     """Every option that needs no engine, checked; keys are the pipeline's field names."""
     check_type("architecture list", arch, str)
+    for option, flag in (
+        ("pytorch3d", pytorch3d),
+        ("non-root", non_root),
+        ("bake-weights", bake_weights),
+    ):
+        check_type(option, flag, bool)
     return {
         "arch_list": resolve_arch_list(arch),
         "max_jobs": check_max_jobs(max_jobs),
@@ -147,4 +156,9 @@ def checked_settings(
         "runtime_image": check_image_ref("runtime-image", runtime_image),
         "rasterizer_commit": check_commit("rasterizer-commit", rasterizer_commit),
         "simple_knn_commit": check_commit("simple-knn-commit", simple_knn_commit),
+        "pytorch3d": pytorch3d,
+        "non_root": non_root,
+        "preprocessing": check_choice("preprocessing", preprocessing, pins.PREPROCESSING_CHOICES),
+        "bake_weights": bake_weights,
+        "base_mismatch": check_choice("base-mismatch", base_mismatch, pins.BASE_MISMATCH_CHOICES),
     }

@@ -98,6 +98,10 @@ REQUIREMENT_FILES: Final = (
 # single-stage development image preprocesses, the runtime image trains and renders.
 PREPROCESSING_CHOICES: Final = ("single-stage", "all", "none")
 DEFAULT_PREPROCESSING: Final = "single-stage"
+# What the runtime image does when the two bases' conda environments differ
+# (--base-mismatch): take the builder's whole environment, or stop.
+BASE_MISMATCH_CHOICES: Final = ("copy", "fail")
+DEFAULT_BASE_MISMATCH: Final = "copy"
 
 # The app's documented entry points, run with --help by `verify` (downloads blocked):
 # training and rendering in every image, preprocessing where it is installed.
