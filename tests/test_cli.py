@@ -50,10 +50,23 @@ def test_help_lists_every_command() -> None:
 @pytest.mark.parametrize(
     ("command", "options"),
     [
-        ("build", ["--variant", "--arch", "--max-jobs", "--source", "--output", "--no-pytorch3d"]),
+        (
+            "build",
+            [
+                "--variant",
+                "--arch",
+                "--max-jobs",
+                "--source",
+                "--output",
+                "--no-pytorch3d",
+                "--preprocessing",
+                "--no-bake-weights",
+                "--base-mismatch",
+            ],
+        ),
         ("verify", ["--variant", "--gpu", "--arch"]),
         ("report", ["--output", "--arch"]),
-        ("shell", ["--arch", "--max-jobs", "--source", "--no-pytorch3d"]),
+        ("shell", ["--arch", "--max-jobs", "--source", "--no-pytorch3d", "--preprocessing"]),
     ],
 )
 def test_command_help(command: str, options: list[str]) -> None:
@@ -271,6 +284,28 @@ def test_shell_passes_every_build_option(tmp_path: Path) -> None:
         "call", "--arch", "8.6", "--max-jobs", "4", "--source", str(app), "--pytorch3d=false",
         "build-single-stage", "terminal",
     ]  # fmt: skip
+
+
+def test_shell_passes_the_image_options(tmp_path: Path) -> None:
+    record = tmp_path / "args"
+    fake_command(tmp_path, "dagger", f'[ "$1" = version ] && echo v0.21.11 || echo "$@" > {record}')
+    result = invoke(
+        "shell", "--preprocessing", "all", "--no-bake-weights", "--base-mismatch", "fail",
+        path=tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert record.read_text().split() == [
+        "call", "--arch", "8.6", "--preprocessing", "all", "--bake-weights=false",
+        "--base-mismatch", "fail", "build-single-stage", "terminal",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [*ENGINE_COMMANDS, "shell"])
+def test_a_bad_image_option_is_one_line(command: str) -> None:
+    result = invoke(command, "--preprocessing", "runtime")
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert "'runtime' is not one of 'single-stage', 'all', 'none'" in line
 
 
 def test_shell_refuses_bad_options_before_calling_dagger(tmp_path: Path) -> None:

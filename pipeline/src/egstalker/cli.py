@@ -23,6 +23,7 @@ import click
 import dagger
 from dagger import dag
 
+from egstalker import pins
 from egstalker.archs import DEFAULT_ARCH_LIST, resolve_arch_list
 from egstalker.concurrency import run_all
 from egstalker.errors import InvalidOption
@@ -150,52 +151,103 @@ def checked_source(source: Path | None) -> Path | None:
         raise UsageProblem(str(err)) from None
 
 
-arch_option = click.option(
-    "--arch",
-    default=DEFAULT_ARCH_LIST,
-    show_default=True,
-    help="CUDA architectures ('8.0;8.6', '8.6+PTX'), GPU names ('a100,a10') or 'portable'.",
+# The module's build options, as the CLI offers them; the values are checked by
+# checked_settings (and the checkout here), before any engine work.
+BUILD_OPTIONS = (
+    click.option(
+        "--arch",
+        default=DEFAULT_ARCH_LIST,
+        show_default=True,
+        help="CUDA architectures ('8.0;8.6', '8.6+PTX'), GPU names ('a100,a10') or 'portable'.",
+    ),
+    click.option(
+        "--max-jobs",
+        type=int,
+        default=None,
+        help="Parallel compile jobs [default: from the builder].",
+    ),
+    # A plain string: the checkout is checked by us, naming the path, before any engine work.
+    click.option(
+        "--source",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Local EGSTalker checkout [default: the pinned public commit].",
+    ),
+    click.option(
+        "--pytorch3d/--no-pytorch3d",
+        default=True,
+        show_default=True,
+        help="Compile pytorch3d into the images that preprocess.",
+    ),
+    click.option(
+        "--preprocessing",
+        type=click.Choice(pins.PREPROCESSING_CHOICES),
+        default=pins.DEFAULT_PREPROCESSING,
+        show_default=True,
+        help="Which images get preprocessing's dependencies.",
+    ),
+    click.option(
+        "--bake-weights/--no-bake-weights",
+        default=True,
+        show_default=True,
+        help="Bake the weights the app downloads on start.",
+    ),
+    click.option(
+        "--base-mismatch",
+        type=click.Choice(pins.BASE_MISMATCH_CHOICES),
+        default=pins.DEFAULT_BASE_MISMATCH,
+        show_default=True,
+        help="If the bases' environments differ: copy the builder's, or fail.",
+    ),
 )
-max_jobs_option = click.option(
-    "--max-jobs",
-    type=int,
-    default=None,
-    help="Parallel compile jobs [default: from the builder].",
-)
-# A plain string: the checkout is checked by us, naming the path, before any engine work.
-source_option = click.option(
-    "--source",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Local EGSTalker checkout [default: the pinned public commit].",
-)
-pytorch3d_option = click.option(
-    "--pytorch3d/--no-pytorch3d", default=True, show_default=True, help="Compile pytorch3d."
-)
+
+
+def build_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The module's build options, checked; ``command`` gets them as ``options``.
+
+    ``options`` holds the module's option names and values, ``source`` the checked
+    checkout's path (or None).
+    """
+
+    @functools.wraps(command)
+    def wrapper(
+        arch: str,
+        max_jobs: int | None,
+        source: Path | None,
+        pytorch3d: bool,
+        preprocessing: str,
+        bake_weights: bool,
+        base_mismatch: str,
+        **kwargs: Any,
+    ) -> Any:
+        options = {
+            "arch": arch,
+            "max_jobs": max_jobs,
+            "pytorch3d": pytorch3d,
+            "preprocessing": preprocessing,
+            "bake_weights": bake_weights,
+            "base_mismatch": base_mismatch,
+        }
+        try:
+            checked_settings(**options)
+        except InvalidOption as err:
+            raise UsageProblem(str(err)) from None
+        return command(options=options, source=checked_source(source), **kwargs)
+
+    for option in reversed(BUILD_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def pipeline_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The build options every engine command takes, checked before any engine work."""
+    """The build options every engine command takes; ``command`` gets ``create``."""
 
-    @arch_option
-    @max_jobs_option
-    @source_option
-    @pytorch3d_option
+    @build_options
     @functools.wraps(command)
-    def wrapper(
-        arch: str, max_jobs: int | None, source: Path | None, pytorch3d: bool, **kwargs: Any
-    ) -> Any:
-        try:
-            checked_settings(arch=arch, max_jobs=max_jobs)
-        except InvalidOption as err:
-            raise UsageProblem(str(err)) from None
-        local = checked_source(source)
-
+    def wrapper(options: dict[str, Any], source: Path | None, **kwargs: Any) -> Any:
         async def create() -> Egstalker:
-            directory = dag.host().directory(str(local)) if local else None
-            return await Egstalker.create(
-                source=directory, arch=arch, max_jobs=max_jobs, pytorch3d=pytorch3d
-            )
+            directory = dag.host().directory(str(source)) if source else None
+            return await Egstalker.create(source=directory, **options)
 
         return command(create=create, **kwargs)
 
@@ -332,24 +384,29 @@ def doctor_command() -> None:
 
 
 @main.command()
-@arch_option
-@max_jobs_option
-@source_option
-@pytorch3d_option
-def shell(arch: str, max_jobs: int | None, source: Path | None, pytorch3d: bool) -> None:
+@build_options
+def shell(options: dict[str, Any], source: Path | None) -> None:
     """Open a terminal in the builder with the app in place (needs the Dagger CLI)."""
-    try:
-        checked_settings(arch=arch, max_jobs=max_jobs)
-    except InvalidOption as err:
-        raise UsageProblem(str(err)) from None
-    local = checked_source(source)
     if not (cli := check_dagger_cli()).ok:
         raise UsageProblem(cli.detail)
-    command = ["dagger", "call", "--arch", arch]
-    if max_jobs is not None:
-        command += ["--max-jobs", str(max_jobs)]
-    if local:
-        command += ["--source", str(local)]
-    if not pytorch3d:
-        command += ["--pytorch3d=false"]
+    command = ["dagger", "call", *module_arguments(options, source)]
     sys.exit(subprocess.run([*command, "build-single-stage", "terminal"], check=False).returncode)
+
+
+def module_arguments(options: dict[str, Any], source: Path | None) -> list[str]:
+    """`dagger call`'s module options for these values: the arch, and what is not a default."""
+    arguments = ["--arch", options["arch"]]
+    if options["max_jobs"] is not None:
+        arguments += ["--max-jobs", str(options["max_jobs"])]
+    if source:
+        arguments += ["--source", str(source)]
+    for name, default in (
+        ("pytorch3d", True),
+        ("preprocessing", pins.DEFAULT_PREPROCESSING),
+        ("bake_weights", True),
+        ("base_mismatch", pins.DEFAULT_BASE_MISMATCH),
+    ):
+        value, flag = options[name], "--" + name.replace("_", "-")
+        if value != default:
+            arguments += [f"{flag}=false"] if value is False else [flag, value]
+    return arguments
