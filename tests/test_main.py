@@ -43,9 +43,7 @@ async def test_bad_options_stop_before_any_container(options: dict, says: str) -
 
 def probe(egs: Egstalker, variant: str, gpu: bool, fresh: bool):
     """The probe's exec as ``verify`` adds it to an image."""
-    images = egs._images()
-    run = steps.probe_run(gpu, fresh, images.help_commands(variant), images.tool_commands(variant))
-    return images.image(variant).with_(run)
+    return egs._images().probed(variant, gpu, fresh)
 
 
 @pytest.mark.parametrize("gpu", [True, False])

@@ -183,6 +183,13 @@ class Images:
     def image(self, variant: str) -> dagger.Container:
         return self.single_stage() if variant == "single-stage" else self.multistage()
 
+    def probed(self, variant: str, gpu: bool, fresh: bool) -> dagger.Container:
+        """An image with the probe run in it: its checks, the app's commands and tools."""
+        probe = steps.probe_run(
+            gpu, fresh, self.help_commands(variant), self.tool_commands(variant)
+        )
+        return self.image(variant).with_(probe)
+
     def conda_changes(self) -> dagger.Directory:
         """What the runtime image's builder added to (or changed in) the devel base's conda."""
         return conda_env.delta(self.devel_base(), self.builder("multistage"))

@@ -319,11 +319,7 @@ class Egstalker:
 
     async def _probe(self, variant: str, gpu: bool, fresh: bool) -> str:
         """The probe's verdict; a probe killed by a signal (which the engine raises) too."""
-        images = self._images()
-        probe = steps.probe_run(
-            gpu, fresh, images.help_commands(variant), images.tool_commands(variant)
-        )
-        probed = images.image(variant).with_(probe)
+        probed = self._images().probed(variant, gpu, fresh)
         try:
             code, out, err = await probed.exit_code(), await probed.stdout(), await probed.stderr()
         except dagger.ExecError as failed:
