@@ -253,10 +253,14 @@ def test_family_targets_are_matched_by_their_family(
     assert "asks for machine code [sm_100a], PTX [compute_100a]" in result.stderr
 
 
-def test_missing_package_and_missing_arch_list(packages: Path, cuobjdump: str) -> None:
+def test_a_missing_package_is_named(packages: Path, cuobjdump: str) -> None:
     result = run(packages, cuobjdump, "--arch-list", "8.6", "not_installed")
     assert result.returncode == 1
     assert "package 'not_installed' is not installed" in result.stderr
+
+
+# Usage errors come before any library is read: they need neither the fixtures nor cuobjdump.
+def test_no_arch_list_is_a_usage_error() -> None:
     env_without = {k: v for k, v in os.environ.items() if k != "TORCH_CUDA_ARCH_LIST"}
     result = subprocess.run(
         [sys.executable, check_archs.__file__, "only86"], env=env_without, capture_output=True,
@@ -269,17 +273,15 @@ def test_missing_package_and_missing_arch_list(packages: Path, cuobjdump: str) -
 @pytest.mark.parametrize(
     ("arch_list", "bad"), [("sm_86", "sm_86"), ("8.6;Ampere", "Ampere"), ("8.6+ptx", "8.6+ptx")]
 )
-def test_an_unreadable_arch_list_is_a_usage_error(
-    packages: Path, cuobjdump: str, arch_list: str, bad: str
-) -> None:
-    result = run(packages, cuobjdump, "--arch-list", arch_list, "only86")
+def test_an_unreadable_arch_list_is_a_usage_error(tmp_path: Path, arch_list: str, bad: str) -> None:
+    result = run(tmp_path, "no-cuobjdump", "--arch-list", arch_list, "only86")
     assert result.returncode == 2
     assert f"{bad!r} is not understood" in result.stderr
     assert "9.0a" in result.stderr  # says what is allowed
 
 
-def test_a_commit_without_a_sha_is_a_usage_error(packages: Path, cuobjdump: str) -> None:
-    result = run(packages, cuobjdump, "--arch-list", "8.6", "--commit", "only86", "only86")
+def test_a_commit_without_a_sha_is_a_usage_error(tmp_path: Path) -> None:
+    result = run(tmp_path, "no-cuobjdump", "--arch-list", "8.6", "--commit", "only86", "only86")
     assert result.returncode == 2
     assert "invalid --commit 'only86': write PACKAGE=SHA" in result.stderr
 
