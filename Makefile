@@ -21,6 +21,12 @@ empty :=
 space := $(empty) $(empty)
 # One stamp per set of extras, so that `make test EXTRAS=test,torch` installs again.
 STAMP := $(BIN)/.installed-$(subst $(comma),+,$(subst $(space),,$(EXTRAS)))
+# nvcc for the CUDA fixture tests: the one on PATH, else CUDA's compiler from PyPI's wheels in
+# VENV/cuda (tools/cuda_toolchain.py: about 100 MB to download, 250 MB on disk).
+ifeq ($(shell command -v nvcc),)
+  NVCC_SETUP = $(BIN)/python -m tools.cuda_toolchain --compiler-only --prefix $(call q,$(VENV)/cuda)
+  NVCC_PATH = PATH=$(call q,$(abspath $(VENV))/cuda/bin):"$$PATH"
+endif
 
 .DEFAULT_GOAL := help
 .PHONY: help install test lint build build-runtime build-single verify report publish shell \
@@ -47,17 +53,19 @@ help:  ## this list
 $(STAMP): pipeline/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(if $(filter torch,$(subst $(comma),$(space),$(EXTRAS))),$(BIN)/python -m tools.torch_cpu)
 	$(BIN)/pip install --quiet -e $(call q,pipeline[$(EXTRAS)])
 	touch $@
 
-install: $(STAMP)  ## the Python environment in .venv: the CLI and pipeline[EXTRAS] (EXTRAS=test,torch adds torch)
+install: $(STAMP)  ## the Python environment in .venv: the CLI and pipeline[EXTRAS] (EXTRAS=test,torch adds torch, its CPU build where torch's index answers)
 
 lint: install  ## ruff, lint and format
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint  ## lint, then the offline tests (engine tests skip, with the reason)
-	$(BIN)/python -m pytest
+test: lint  ## lint, then the offline tests (engine tests skip, with the reason); nvcc from PyPI if none is on PATH
+	$(NVCC_SETUP)
+	$(NVCC_PATH) $(BIN)/python -m pytest
 
 build: install  ## both images, concurrently: OUT/egstalker-multistage.tar and OUT/egstalker-single-stage.tar
 	$(BIN)/egstalker build --variant all --arch $(call q,$(ARCH)) --output $(call q,$(OUT))
@@ -90,8 +98,15 @@ pin-bases: install  ## pin the base images' tags to their current digests (needs
 	dagger call pin-bases export --path=$(DATA)/base-images.toml
 
 bench: install  ## compile-time and rebuild benchmarks (nvcc, ccache); prints ratios
-	$(BIN)/python bench/compile_time.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))
-	$(BIN)/python bench/rebuild.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))
+	$(NVCC_SETUP)
+	$(NVCC_PATH) $(BIN)/python bench/compile_time.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))
+	$(NVCC_PATH) $(BIN)/python bench/rebuild.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))
+
+# What clean deletes: OUT only inside the checkout (OUT=.. or OUT=/ is refused), VENV there or
+# where it is a virtual environment.
+outside = $(or $(filter-out $(CURDIR)/%,$(abspath $(1))),$(if $(strip $(1)),,nothing))
 
 clean:  ## remove .venv, OUT and the tools' caches
+	$(if $(call outside,$(OUT)),$(error OUT=$(OUT) is not a folder inside the checkout ($(CURDIR)): make clean deletes nothing outside it))
+	$(if $(and $(call outside,$(VENV)),$(if $(wildcard $(VENV)/pyvenv.cfg),,no)),$(error VENV=$(VENV) is neither inside the checkout nor a virtual environment: make clean leaves it))
 	rm -rf $(call q,$(VENV)) $(call q,$(OUT)) .pytest_cache .ruff_cache

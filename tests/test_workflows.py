@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -423,6 +424,82 @@ def test_install_again_when_the_extras_change(tmp_path: Path) -> None:
     lines = rendered("install", "EXTRAS=test,torch", tmp_path=tmp_path)
     pip = next(line for line in lines if " -e " in line)
     assert shlex.split(pip)[-2:] == ["-e", "pipeline[test,torch]"]
+
+
+def test_torch_comes_from_its_cpu_index_only_through_the_torch_extra(tmp_path: Path) -> None:
+    plain = rendered("install", tmp_path=tmp_path)
+    assert not any("tools.torch_cpu" in line for line in plain)
+    with_torch = rendered("install", "EXTRAS=test, torch", tmp_path=tmp_path)
+    chooser = next(i for i, line in enumerate(with_torch) if "-m tools.torch_cpu" in line)
+    extras = next(i for i, line in enumerate(with_torch) if " -e " in line)
+    assert chooser < extras  # before pip resolves the extra, or pip takes PyPI's torch
+
+
+def stand_in_nvcc(bin_dir: Path) -> None:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "nvcc").write_text("#!/bin/sh\n")
+    (bin_dir / "nvcc").chmod(0o755)
+
+
+def path_without_nvcc() -> str:
+    dirs = os.environ["PATH"].split(os.pathsep)
+    return os.pathsep.join(d for d in dirs if d and not Path(d, "nvcc").exists())
+
+
+def test_tests_get_nvcc_from_pypi_only_where_none_is_on_path(tmp_path: Path) -> None:
+    installed_venv(tmp_path)
+    toolkit = tmp_path / "venv" / "cuda"
+    lines = rendered("test", tmp_path=tmp_path, path=path_without_nvcc())
+    setup = next(line for line in lines if "-m tools.cuda_toolchain" in line)
+    assert shlex.split(setup)[-3:] == ["--compiler-only", "--prefix", str(toolkit)]
+    pytest_line = next(line for line in lines if "-m pytest" in line)
+    assert shlex.split(pytest_line)[0] == f"PATH={toolkit}/bin:$PATH"
+    assert lines.index(setup) < lines.index(pytest_line)
+
+    stand_in_nvcc(tmp_path / "bin")
+    path = os.pathsep.join([str(tmp_path / "bin"), path_without_nvcc()])
+    lines = rendered("test", tmp_path=tmp_path, path=path)
+    assert not any("cuda_toolchain" in line for line in lines)
+    assert any(line.endswith("python -m pytest") and "PATH=" not in line for line in lines)
+
+
+@pytest.mark.parametrize("out", ["..", "../victim", ".", "/", "", "build/../.."])
+def test_clean_deletes_nothing_outside_the_checkout(tmp_path: Path, out: str) -> None:
+    checkout, victim = tmp_path / "checkout", tmp_path / "victim"
+    (checkout / "build").mkdir(parents=True)
+    victim.mkdir()
+    shutil.copy(ROOT / "Makefile", checkout)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "clean", f"OUT={out}"],
+        cwd=checkout, env={"PATH": os.environ["PATH"]}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert f"OUT={out} is not a folder inside the checkout ({checkout})" in result.stderr
+    assert victim.is_dir()
+    assert (checkout / "build").is_dir()
+
+
+def test_clean_deletes_out_inside_and_a_venv_anywhere(tmp_path: Path) -> None:
+    checkout, venv = tmp_path / "checkout", tmp_path / "venvs" / "egstalker"
+    (checkout / "out" / "images").mkdir(parents=True)
+    venv.mkdir(parents=True)
+    (venv / "pyvenv.cfg").touch()
+    shutil.copy(ROOT / "Makefile", checkout)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "clean", "OUT=out", f"VENV={venv}"],
+        cwd=checkout, env={"PATH": os.environ["PATH"]}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert not (checkout / "out").exists()
+    assert not venv.exists()
+    assert (checkout / "Makefile").exists()
+    result = subprocess.run(
+        ["make", "--no-print-directory", "clean", f"VENV={tmp_path}"],
+        cwd=checkout, env={"PATH": os.environ["PATH"]}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "is neither inside the checkout nor a virtual environment" in result.stderr
+    assert checkout.is_dir()
 
 
 def test_every_target_is_listed_with_its_comment(tmp_path: Path) -> None:
