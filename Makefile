@@ -97,7 +97,8 @@ pin-bases: install  ## pin the base images' tags to their current digests (needs
 	@$(BIN)/python -m egstalker.hostcheck dagger-cli
 	dagger call pin-bases export --path=$(DATA)/base-images.toml
 
-bench: install  ## compile-time and rebuild benchmarks (nvcc, ccache); prints ratios
+bench: install  ## the CLI's start, compile-time and rebuild benchmarks (nvcc, ccache); prints ratios
+	$(BIN)/python bench/cli_startup.py
 	$(NVCC_SETUP)
 	$(NVCC_PATH) $(BIN)/python bench/compile_time.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))
 	$(NVCC_PATH) $(BIN)/python bench/rebuild.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import anyio
@@ -378,3 +380,24 @@ def test_a_usage_problem_inside_a_group_is_still_exit_2() -> None:
 def test_an_unexpected_error_keeps_its_traceback() -> None:
     with pytest.raises(KeyError):
         as_click_error(ExceptionGroup("x", [KeyError("bug")]))
+
+
+# The Dagger SDK takes seconds to import (bench/cli_startup.py): the commands that need no
+# engine run without it.
+NO_SDK = """
+import sys
+from egstalker.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print("dagger imported:", "dagger" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["arch", "a10"], ["doctor"]])
+def test_commands_without_an_engine_do_not_import_the_sdk(args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", NO_SDK, *args], capture_output=True, text=True, check=False
+    )
+    assert result.stdout.splitlines()[-1] == "dagger imported: False", result.stderr

@@ -3,7 +3,8 @@
 It runs the same pipeline as `dagger call`, through dagger-io's client mode (which fetches
 the pinned Dagger CLI itself). Expected problems become one line and exit code 2; a
 failed build step or verification is one message and exit code 1. Never imported by
-the Dagger module.
+the Dagger module. The Dagger SDK takes seconds to import: only the commands that talk to
+an engine import it (and what imports it: the module, its failures), when they run.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import click
-import dagger
-from dagger import dag
 
 from egstalker import pins
 from egstalker.archs import DEFAULT_ARCH_LIST, resolve_arch_list
@@ -29,9 +28,11 @@ from egstalker.concurrency import run_all
 from egstalker.errors import InvalidOption
 from egstalker.failures import StepsFailed, describe
 from egstalker.hostcheck import check_dagger_cli, doctor, engine_problem
-from egstalker.main import Egstalker
 from egstalker.options import check_local_source, checked_settings
 from egstalker.verification import VARIANTS, VerificationFailed
+
+if TYPE_CHECKING:
+    from egstalker.main import Egstalker
 
 T = TypeVar("T")
 
@@ -80,9 +81,12 @@ class OneLineGroup(OneLineUsage, click.Group):
             raise UsageProblem(err.format_message()) from None
 
 
-# What the user can fix before anything runs (exit 2), and what failed while running (exit 1).
-USAGE_ERRORS = (InvalidOption, dagger.ProvisionError, dagger.ClientConnectionError)
-RUN_ERRORS = (dagger.QueryError, VerificationFailed)
+def error_kinds() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """What the user can fix before anything runs (exit 2), and what failed while running (1)."""
+    import dagger
+
+    usage = (InvalidOption, dagger.ProvisionError, dagger.ClientConnectionError)
+    return usage, (dagger.QueryError, VerificationFailed)
 
 
 def leaves(error: BaseException) -> list[BaseException]:
@@ -95,6 +99,8 @@ def leaves(error: BaseException) -> list[BaseException]:
 
 
 def usage_message(error: BaseException) -> str:
+    import dagger
+
     if isinstance(error, dagger.ProvisionError):
         return f"could not start the Dagger engine: {error}"
     if isinstance(error, dagger.ClientConnectionError):
@@ -108,10 +114,11 @@ def as_click_error(error: BaseException) -> click.ClickException:
     Anything unexpected is raised as it is, traceback and all.
     """
     failures = leaves(error)
-    unexpected = [f for f in failures if not isinstance(f, USAGE_ERRORS + RUN_ERRORS)]
+    usage_errors, run_errors = error_kinds()
+    unexpected = [f for f in failures if not isinstance(f, usage_errors + run_errors)]
     if unexpected:
         raise unexpected[0]
-    if all(isinstance(f, USAGE_ERRORS) for f in failures):
+    if all(isinstance(f, usage_errors) for f in failures):
         return UsageProblem("\n".join(usage_message(f) for f in failures))
     return RunFailed("\n\n".join(describe(f) for f in failures))
 
@@ -120,6 +127,7 @@ def run_pipeline(work: Callable[[], Awaitable[T]]) -> T:
     """Run ``work`` against an engine, turning every expected failure into its message."""
     if problem := engine_problem():
         raise UsageProblem(problem)
+    import dagger
 
     async def connected() -> T:
         async with dagger.connection(dagger.Config(log_output=sys.stderr)):
@@ -246,6 +254,10 @@ def pipeline_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(options: dict[str, Any], source: Path | None, **kwargs: Any) -> Any:
         async def create() -> Egstalker:
+            from dagger import dag
+
+            from egstalker.main import Egstalker
+
             directory = dag.host().directory(str(source)) if source else None
             return await Egstalker.create(source=directory, **options)
 

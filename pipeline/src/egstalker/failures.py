@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Final
 
-import dagger
-
 STDERR_LINES: Final = 15
 
 # The programs the pipeline runs in containers, and the step each one is.
@@ -106,6 +104,8 @@ class StepsFailed(Exception):
 
 def describe(error: BaseException) -> str:
     """What a user reads for a failure: a failed step's name, exit code, stderr and hints."""
+    import dagger  # here, not on import: the CLI's commands that need no engine stay fast
+
     if isinstance(error, dagger.ExecError):
         return exec_failure(error.command, error.exit_code, error.stderr)
     if isinstance(error, dagger.QueryError):
