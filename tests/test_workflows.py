@@ -133,21 +133,28 @@ def path_without_dagger(*first: Path) -> str:
     return os.pathsep.join([*map(str, first), *dirs])
 
 
-def run_step_script(script: str, tmp_path: Path, **env: str) -> list[list[str]]:
-    """Run a workflow step's script as GitHub does (bash -e, pipefail) with a stand-in dagger."""
-    log = stand_in_dagger(tmp_path / "bin")
+def run_step(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """Run a workflow step's script as GitHub does (bash -e, pipefail) with a stand-in dagger,
+    and this environment's `egstalker` on PATH (as `make install` puts it there)."""
+    stand_in_dagger(tmp_path / "bin")
     path = tmp_path / "step.sh"
     path.write_text(script)
-    result = subprocess.run(
+    cli = Path(sys.executable).parent
+    return subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(path)],
         cwd=tmp_path,
-        env={"PATH": path_without_dagger(tmp_path / "bin"), "HOME": str(tmp_path), **env},
+        env={"PATH": path_without_dagger(tmp_path / "bin", cli), "HOME": str(tmp_path), **env},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def run_step_script(script: str, tmp_path: Path, **env: str) -> list[list[str]]:
+    """The `dagger call`s a step's script makes; the script must succeed."""
+    result = run_step(script, tmp_path, **env)
     assert result.returncode == 0, result.stderr
-    return recorded_calls(log)
+    return recorded_calls(tmp_path / "dagger-calls.jsonl")
 
 
 def make(
@@ -232,8 +239,30 @@ def test_workflows_match_the_github_schema() -> None:
 def test_workflows_pin_the_dagger_cli() -> None:
     assert dagger_steps()
     for step in dagger_steps():
-        assert step["uses"].endswith("@v8.4.1")
+        assert step["uses"] == "dagger/dagger-for-github@" + DAGGER_FOR_GITHUB_V8_4_1
         assert step["with"] == {"version": DAGGER_VERSION}, "install only; calls are run: steps"
+
+
+# dagger/dagger-for-github's tag v8.4.1, as its repository names it.
+DAGGER_FOR_GITHUB_V8_4_1 = "27b130bf0f79a7f6fbbbe0fbca6760dc9bb40a77"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=[w.name for w in WORKFLOWS])
+def test_actions_are_pinned_by_commit_with_their_tag_beside(workflow: Path) -> None:
+    uses = re.findall(r"^\s*(?:- )?uses: (\S+)(.*)$", workflow.read_text(), re.MULTILINE)
+    assert uses
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), f"{action}: pin a commit"
+        assert re.fullmatch(r" # v\d+(\.\d+)*", comment), f"{action}: name its tag in a comment"
+
+
+def test_workflows_pass_actionlint() -> None:
+    """actionlint, with .github/actionlint.yaml (the `gpu` runner label)."""
+    actionlint = Path(sys.executable).with_name("actionlint")
+    result = subprocess.run(
+        [str(actionlint), "-no-color"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(("where", "step"), run_steps(), ids=[w for w, _ in run_steps()])
@@ -285,13 +314,88 @@ def test_hosted_jobs_with_an_engine_free_disk_space_first() -> None:
         assert script.count("df -h") >= 2, f"{where}: show the space before and after"
 
 
-@pytest.mark.parametrize("arch", ["8.0;8.6", "a100,a10", *HOSTILE])
-def test_gpu_input_reaches_dagger_as_one_argument(arch: str, tmp_path: Path) -> None:
-    step = step_named("gpu.yml", "verify", "Verify both images, kernels on the GPU")
-    assert step["env"]["ARCH"] == "${{ inputs.arch || '8.6' }}"
-    calls = run_step_script(step["run"], tmp_path, ARCH=arch)
-    assert calls == [["call", "--arch", arch, "verify-all", "--gpu"]]
+def test_gpu_runs_on_demand_and_on_tags_only_where_a_gpu_runner_exists() -> None:
+    text = (ROOT / ".github" / "workflows" / "gpu.yml").read_text()
+    # PyYAML reads the key `on` as True
+    triggers = yaml.safe_load(text)[True]
+    assert set(triggers) == {"workflow_dispatch", "push"}
+    assert triggers["push"] == {"tags": ["v*"]}
+    assert triggers["workflow_dispatch"]["inputs"]["arch"]["default"] == ""
+    job = load("gpu.yml")["jobs"]["verify"]
+    assert job["if"] == (
+        "${{ github.event_name == 'workflow_dispatch' || vars.GPU_RUNNER == 'true' }}"
+    )
+    assert "8.6" not in json.dumps(job)  # no fixed architecture: the input or the runner's
+
+
+def test_refreshing_the_pins_runs_no_tests_and_no_build() -> None:
+    jobs = load("ci.yml")["jobs"]
+    assert jobs["refresh-pins"]["if"] == "${{ inputs.refresh_pins }}"
+    assert jobs["test"]["if"] == "${{ !inputs.refresh_pins }}"
+    assert jobs["engine"]["needs"] == "test"  # skipped with it
+    assert jobs["publish"]["needs"] == "engine"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=[w.name for w in WORKFLOWS])
+def test_one_run_per_branch_at_a_time(workflow: Path) -> None:
+    group = yaml.safe_load(workflow.read_text())["concurrency"]["group"]
+    assert group == "${{ github.workflow }}-${{ github.ref }}"
+
+
+def test_the_image_artifact_is_optional_and_short_lived() -> None:
+    """~4.5 GB: over the artifact storage of a private repository on GitHub's smaller plans."""
+    step = next(
+        s
+        for s in load("ci.yml")["jobs"]["engine"]["steps"]
+        if "upload-artifact" in s.get("uses", "")
+    )
+    assert step["if"] == (
+        "${{ !github.event.repository.private || vars.IMAGE_ARTIFACT == 'true' }}"
+    )
+    assert step["with"]["retention-days"] == 1
+
+
+def gpu_arch_step() -> dict:
+    return step_named("gpu.yml", "verify", "Architecture list")
+
+
+@pytest.mark.parametrize(
+    ("arch", "checked"), [("8.0;8.6", "8.0;8.6"), ("a100,a10", "8.0;8.6"), ("h100", "9.0")]
+)
+def test_gpu_input_is_checked_then_reaches_dagger_as_one_argument(
+    arch: str, checked: str, tmp_path: Path
+) -> None:
+    step = gpu_arch_step()
+    assert step["env"]["ARCH_INPUT"] == "${{ inputs.arch }}"
+    github_env = tmp_path / "github_env"
+    result = run_step(step["run"], tmp_path, ARCH_INPUT=arch, GITHUB_ENV=str(github_env))
+    assert result.returncode == 0, result.stderr
+    assert github_env.read_text() == f"EGSTALKER_TEST_ARCH={checked}\n"
+    verify = step_named("gpu.yml", "verify", "Verify both images, kernels on the GPU")
+    calls = run_step_script(verify["run"], tmp_path / "verify", EGSTALKER_TEST_ARCH=checked)
+    assert calls == [["call", "--arch", checked, "verify-all", "--gpu"]]
+
+
+@pytest.mark.parametrize("arch", HOSTILE)
+def test_a_bad_gpu_input_stops_the_job_and_reaches_nothing(arch: str, tmp_path: Path) -> None:
+    github_env = tmp_path / "github_env"
+    result = run_step(gpu_arch_step()["run"], tmp_path, ARCH_INPUT=arch, GITHUB_ENV=str(github_env))
+    assert result.returncode == 2
+    assert "invalid architecture list" in result.stderr
+    assert not github_env.exists()
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_without_an_input_the_runners_gpus_decide(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"  # a stand-in for the driver's tool on an H100 runner
+    smi.write_text("#!/bin/sh\necho 9.0\n")
+    smi.chmod(0o755)
+    github_env = tmp_path / "github_env"
+    result = run_step(gpu_arch_step()["run"], tmp_path, ARCH_INPUT="", GITHUB_ENV=str(github_env))
+    assert result.returncode == 0, result.stderr
+    assert github_env.read_text() == "EGSTALKER_TEST_ARCH=9.0\n"
 
 
 @pytest.mark.parametrize("ref_name", ["v1.0", "v1;touch PWNED", "v$(touch PWNED)"])
@@ -538,7 +642,7 @@ def makefile_calls() -> list[str]:
 
 def test_calls_are_found_in_every_place() -> None:
     assert len(makefile_calls()) == 3
-    assert "--arch '$ARCH' verify-all --gpu" in workflow_calls()
+    assert "--arch '$EGSTALKER_TEST_ARCH' verify-all --gpu" in workflow_calls()
     assert any(call.startswith("--arch portable publish") for call in workflow_calls())
 
 
