@@ -61,7 +61,7 @@ def compile_all(
     return time.monotonic() - started
 
 
-QUICK_SCALE = 1.0  # the default: about 4 minutes for both benchmarks on 2 cores
+QUICK_SCALE = 1.0  # the default: the quick run
 FULL_SCALE = 2.4  # --full: heavy files as slow as the real rasterizer's (~65 s an architecture)
 
 
@@ -88,20 +88,16 @@ def chosen_scale(args: argparse.Namespace) -> float:
     return scale
 
 
-def announce(what: str, scale: float, seconds_at_1: float, growth: float) -> None:
-    """Say at the start what will run, at what scale, and about how long it takes.
-
-    The estimate is the time measured on a 2-core machine at scale 1, times
-    ``scale ** growth`` (fitted to the runs at 1 and 2.4: the instantiations get heavier
-    as there are more of them, so time grows faster than the scale).
-    """
-    minutes = seconds_at_1 * scale**growth / 60
+def announce(what: str, scale: float) -> None:
+    """Say at the start what will run and at what scale; how long, once the first case ran."""
     kind = "full" if scale == FULL_SCALE else "default" if scale == QUICK_SCALE else "custom"
-    print(
-        f"{what}\nscale {scale} ({kind} run; --full: scale {FULL_SCALE}): about "
-        f"{max(1, round(minutes))} min on a 2-core, 24 GB machine, less with more cores",
-        flush=True,
-    )
+    print(f"{what}\nscale {scale} ({kind} run; --full: scale {FULL_SCALE})", flush=True)
+
+
+def estimate_rest(first: float, rest: float) -> None:
+    """The time the other cases take, from this machine's first case: ``first`` seconds
+    times ``rest``, their time in units of the first case as measured (docs/performance.md)."""
+    print(f"  the other cases: about {first * rest / 60:.1f} min more on this machine", flush=True)
 
 
 def machine() -> tuple[int, int]:
