@@ -57,7 +57,7 @@ RUNTIME_ENV = {
     "UV_COMPILE_BYTECODE": "1",
 }
 INSTALL_TIMEOUT = 600
-# Where uv finds packages, kept from this machine's environment (a mirror of PyPI).
+# Where uv finds packages: the index settings of the environment the tests run in are kept.
 INDEX_VARIABLES = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "UV_INDEX", "UV_EXTRA_INDEX_URL")
 
 # What the runtime's entry point (template/runtime.py -> dagger.mod.cli.app) does before it
