@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from egstalker import hostcheck
 from egstalker.hostcheck import (
     check_engine,
     engine_is_local,
@@ -161,3 +163,18 @@ def test_the_dagger_cli_check_for_make_is_one_line(host: Path) -> None:
     present = run_module("dagger-cli", path=host)
     assert (present.returncode, present.stdout, present.stderr) == (0, "", "")
     assert run_module("docker", path=host).returncode == 2
+
+
+def test_too_little_disk_is_named_with_what_to_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    free_gb = shutil.disk_usage(tmp_path).free // 1000**3
+    monkeypatch.setattr(hostcheck, "DISK_NEEDED", (free_gb + 1000) * 1000**3)
+    finding = hostcheck.check_disk(tmp_path)
+    assert not finding.ok
+    assert finding.required
+    assert finding.detail.endswith(
+        f"free at least {free_gb + 1000} GB for the engine and the images"
+    )
+    monkeypatch.setattr(hostcheck, "DISK_NEEDED", 0)
+    assert hostcheck.check_disk(tmp_path).ok
