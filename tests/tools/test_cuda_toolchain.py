@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tools.cuda_toolchain import COMPILER, MARKER, install, lay_out, requirements
+from tools.cuda_toolchain import (
+    COMPILER,
+    MARKER,
+    install,
+    lay_out,
+    lay_out_debian,
+    requirements,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +38,7 @@ def test_cuda_12_is_refused_with_the_reason(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr == (
         "error: --cuda 12.1: PyPI has no nvcc for CUDA 12 (its nvidia-cuda-nvcc-cu12 wheels "
-        "hold ptxas only); choose 13.0 or newer\n"
+        "hold ptxas only); choose 13.0 or newer, or 12.4 (Debian's packages)\n"
     )
     assert not (tmp_path / "cuda").exists()
 
@@ -76,3 +83,41 @@ def test_the_wheels_tree_becomes_a_toolkit(tmp_path: Path) -> None:
     assert (home / "lib64" / "libcudart.so").read_text() == "libcudart.so.13"
     assert (home / "lib64" / "libcublas.so").read_text() == "libcublas.so.13"
     assert not (home / "lib64" / "__init__.py").exists()
+
+
+def test_debians_tree_becomes_a_toolkit_nvcc_finds_relative_to_itself(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    toolkit = root / "usr" / "lib" / "nvidia-cuda-toolkit"
+    files = {
+        toolkit / "bin" / "nvcc": b"\x7fELF nvcc",
+        toolkit / "bin" / "cicc": b"\x7fELF cicc",
+        toolkit / "bin" / "crt" / "link.stub": b"",
+        toolkit / "libdevice" / "libdevice.10.bc": b"",
+        root / "usr" / "bin" / "nvcc": b"#!/bin/sh\n",  # Debian's wrapper script
+        root / "usr" / "bin" / "ptxas": b"\x7fELF ptxas",
+        root / "usr" / "include" / "cuda_runtime.h": b"",
+        root / "usr" / "lib" / "x86_64-linux-gnu" / "libcudart.so": b"",
+    }
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    home = tmp_path / "home"
+
+    lay_out_debian(root, home)
+
+    assert (home / "bin" / "nvcc").read_bytes() == b"\x7fELF nvcc"  # the compiler, not the script
+    assert (home / "bin" / "ptxas").is_file()
+    assert (home / "bin" / "crt" / "link.stub").is_file()
+    assert (home / "nvvm" / "bin" / "cicc").is_file()
+    assert (home / "nvvm" / "libdevice" / "libdevice.10.bc").is_file()
+    assert (home / "include" / "cuda_runtime.h").is_file()
+    assert (home / "lib64" / "libcudart.so").is_file()
+    profile = (home / "bin" / "nvcc.profile").read_text()
+    assert "TOP              = $(_HERE_)/.." in profile
+    assert "/usr/" not in profile  # nothing points back at the system's folders
+
+
+def test_cuda_12_4_comes_from_debian_whatever_the_extras() -> None:
+    assert requirements("12.4", COMPILER) == requirements("12.4", ())
+    assert requirements("12.4", ())[0].endswith("http://deb.debian.org/debian trixie main non-free")
+    assert "nvidia-cuda-toolkit" in requirements("12.4", ())
