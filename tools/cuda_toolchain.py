@@ -1,4 +1,4 @@
-"""A CUDA toolkit folder (a CUDA_HOME) made of NVIDIA's wheels from PyPI.
+"""A CUDA toolkit folder (a CUDA_HOME) made of NVIDIA's wheels from PyPI (CUDA 12: Debian's).
 
     python -m tools.cuda_toolchain --prefix DIR [--cuda 13.0] [--compiler-only]
 
@@ -206,7 +206,7 @@ def check(home: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.cuda_toolchain",
-        description="Install a CUDA toolkit (nvcc, headers, libraries) from PyPI into a folder.",
+        description="Install a CUDA toolkit (nvcc, headers, libraries) into a folder.",
     )
     parser.add_argument("--prefix", type=Path, required=True, help="the folder: the CUDA_HOME")
     parser.add_argument(
