@@ -74,3 +74,24 @@ def strings(obj: Any, skip: tuple[type, ...] = ()) -> Iterator[str]:
     for c in calls(obj):
         for v in c.args.values():
             yield from walk(v)
+
+
+def nested(obj: Any) -> Iterator[Any]:
+    """Every Dagger object that the plan of ``obj`` takes as an argument, at any depth."""
+
+    def walk(value: Any) -> Iterator[Any]:
+        if is_lazy(value):
+            yield value
+            yield from nested(value)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                yield from walk(v)
+
+    for c in calls(obj):
+        for v in c.args.values():
+            yield from walk(v)
+
+
+def all_execs(obj: Any) -> list[list[str]]:
+    """The withExec argument lists of ``obj`` and of every object its plan takes."""
+    return [*execs(obj), *(args for inner in nested(obj) for args in execs(inner))]

@@ -11,7 +11,7 @@ from dagger import dag
 
 from egstalker import Egstalker, pins
 from egstalker.assets import asset_text
-from tests.plan import Call, calls, env, execs, named, render, strings
+from tests.plan import Call, all_execs, calls, env, execs, named, nested, render, strings
 
 pytestmark = pytest.mark.anyio
 
@@ -26,6 +26,8 @@ CONSTRAINTS = f"{REQUIREMENTS_DIR}/constraints.txt"
 CORE_INSTALL = ["pip", "install", "-r", REQUIREMENTS, "-c", CONSTRAINTS]
 PREPROCESSING_INSTALL = ["pip", "install", "-r", REQUIREMENTS, "-r", PREPROCESSING]
 PREPROCESSING_INSTALL += ["-c", CONSTRAINTS]
+SITE = pins.CONDA_SITE_PACKAGES
+INSTALL_SCOPE = f"{PROGRAMS}/install_scope.py"
 COMPILERS = {"gcc", "g++", "cc", "c++", "nvcc", "build-essential", "clang"}
 VARIANTS = ("single-stage", "multistage")
 
@@ -46,8 +48,19 @@ def pip_installs(ctr) -> list[list[str]]:
     return [a for a in execs(ctr) if a[:2] == ["pip", "install"]]
 
 
-def compiled(ctr) -> list[str]:
-    return [args[2] for args in execs(ctr) if args[1:2] == [BUILD_EXTENSION]]
+def compile_execs(obj) -> list[list[str]]:
+    """The compile commands anywhere in the plan (each in its branch), once each, in order."""
+    found = {tuple(args): args for args in all_execs(obj) if BUILD_EXTENSION in args}
+    return list(found.values())
+
+
+def compiled(obj) -> list[str]:
+    return [args[args.index(BUILD_EXTENSION) + 1] for args in compile_execs(obj)]
+
+
+def merged(builder) -> list[object]:
+    """The directories merged into site-packages: what each compile added."""
+    return [c.args["source"] for c in named(builder, "withDirectory") if c.args["path"] == SITE]
 
 
 def files(ctr) -> dict[str, str]:
@@ -55,8 +68,15 @@ def files(ctr) -> dict[str, str]:
 
 
 def mounted_source(ctr, name: str) -> list[Call]:
-    (mount,) = [c for c in named(ctr, "withMountedDirectory") if c.args["path"].endswith(name)]
-    return calls(mount.args["source"])
+    """The chain of the source mounted for a compile, wherever in the plan it is."""
+    mounts = {
+        render(c.args["source"]): calls(c.args["source"])
+        for inner in nested(ctr)
+        for c in named(inner, "withMountedDirectory")
+        if c.args["path"].endswith(name)
+    }
+    (mount,) = mounts.values()
+    return mount
 
 
 def labels(ctr) -> dict[str, str]:
@@ -97,22 +117,74 @@ async def test_core_dependencies_in_one_install_under_constraints_with_a_pip_cac
     for pin in ("torch==2.1.2", "torchvision==0.16.2", "torchaudio==2.1.2", "numpy<2"):
         assert pin in written[CONSTRAINTS].splitlines()
     caches = {
-        c.args["path"]: calls(c.args["cache"])[-1].args for c in named(builder, "withMountedCache")
+        c.args["path"]: calls(c.args["cache"])[-1].args
+        for inner in (builder, *nested(builder))
+        for c in named(inner, "withMountedCache")
     }
     assert caches["/root/.cache/pip"] == {"key": "egstalker-pip-py310-cu118"}
     assert caches["/root/.cache/ccache"] == {"key": "egstalker-ccache-cu118-gcc11"}
 
 
-async def test_the_preprocessing_builder_extends_the_core_one() -> None:
-    egs = await pipeline()
-    core = (await pipeline(preprocessing="none")).builder()
-    full = egs.builder()  # the single-stage image preprocesses by default
-    assert render(full)[: len(render(core))] == render(core)  # one compile serves both images
+async def test_the_preprocessing_builder_shares_the_environment_and_the_compiles() -> None:
+    egs = (await pipeline())._images()
+    core, full = egs.core_builder(), egs.preprocessing_builder()
+    environment = render(egs.python_environment())
+    assert render(full)[: len(environment)] == environment
     assert apt_lists(full)[1] == list(pins.PREPROCESSING_APT_PACKAGES)
     assert pip_installs(full) == [CORE_INSTALL, PREPROCESSING_INSTALL]
     assert compiled(full) == ["simple_knn", "diff_gaussian_rasterization", "pytorch3d"]
+    # one compile of each extension serves both builders: the very same results are merged
+    assert [render(d) for d in merged(full)[:2]] == [render(d) for d in merged(core)]
     # the last architecture check covers every compiled package
     assert execs(full)[-1][-3:] == ["simple_knn", "diff_gaussian_rasterization", "pytorch3d"]
+
+
+async def test_no_compile_depends_on_another_or_on_preprocessing() -> None:
+    egs = (await pipeline())._images()  # defaults: pytorch3d for the single-stage image
+    results = egs.compiled()
+    assert list(results) == ["simple_knn", "diff_gaussian_rasterization", "pytorch3d"]
+    for name, result in results.items():
+        assert compiled(result) == [name]  # its own compile and no other
+    for name in ("simple_knn", "diff_gaussian_rasterization"):
+        assert PREPROCESSING_INSTALL not in all_execs(results[name])
+    # the runtime image's builder waits for no preprocessing package, nor for pytorch3d
+    runtime_builder = egs.builder("multistage")
+    assert PREPROCESSING_INSTALL not in all_execs(runtime_builder)
+    assert compiled(runtime_builder) == ["simple_knn", "diff_gaussian_rasterization"]
+
+
+async def test_each_compile_is_one_checked_install_whose_additions_are_merged() -> None:
+    egs = (await pipeline(preprocessing="none"))._images()
+    environment = egs._compile_settings(egs.python_environment())
+    for result in merged(egs.core_builder()):
+        chain = calls(result)
+        # the diff of the container's root, before and after the compile, at site-packages
+        assert chain[-1] == Call("Directory", "directory", {"path": SITE})
+        assert chain[-2].name == "diff"
+        assert chain[-3] == Call("Container", "rootfs", {})
+        assert render(result)[:-3] == render(environment)
+        branch = calls(chain[-2].args["other"])
+        assert branch[: len(calls(environment))] == calls(environment)
+        # one exec apart: the engine reads the changes from that exec's layer alone
+        added = branch[len(calls(environment)) :]
+        assert [c.name for c in added] == [
+            "withMountedCache", "withMountedDirectory", "withExec", "rootfs"
+        ]  # fmt: skip
+        args = added[2].args["args"]
+        assert args[:5] == ["python", INSTALL_SCOPE, pins.CONDA_DIR, SITE, "--"]
+        assert args[-2:] == ["--concurrent-builds", "2"]  # two compiles share the builder
+
+
+@pytest.mark.parametrize(
+    ("options", "concurrent"),
+    [({}, "3"), ({"preprocessing": "all"}, "3"), ({"pytorch3d": False}, "2")],
+)
+async def test_compiles_are_sized_for_those_that_run_beside_them(
+    options: dict, concurrent: str
+) -> None:
+    egs = await pipeline(**options)
+    for args in compile_execs(egs._images().preprocessing_builder()):
+        assert args[-2:] == ["--concurrent-builds", concurrent]
 
 
 async def test_requirements_cover_what_earlier_images_missed() -> None:
@@ -146,9 +218,8 @@ async def test_extensions_compile_for_the_arch_list_from_their_pinned_commits() 
         assert Call("GitRepository", "commit", {"id": pin.commit}) in source
         (filt,) = [c for c in source if c.name == "filter"]
         assert "**/*.so" in filt.args["exclude"]  # stale prebuilt objects never reach the build
-    for args in execs(builder):
-        if args[1:2] == [BUILD_EXTENSION]:
-            assert args[-2:] == ["--ccache-dir", "/root/.cache/ccache"]
+    for args in compile_execs(builder):
+        assert args[-4:-2] == ["--ccache-dir", "/root/.cache/ccache"]
     assert files(builder)[BUILD_EXTENSION] == asset_text("programs/build_extension.py")
 
 

@@ -144,24 +144,45 @@ def cuda_build_settings(arch_list: str, max_jobs: int | None) -> Step:
     return step
 
 
-def compiled_extension(name: str, source: dagger.Directory) -> Step:
-    """Compile and install one CUDA extension from its own source tree.
+def extension_tools(ctr: dagger.Container) -> dagger.Container:
+    """The programs that compile an extension, in place before the compiles branch off."""
+    for name in ("build_extension.py", "nvcc_ccache.py", "install_scope.py"):
+        ctr = ctr.with_(with_program(name))
+    return ctr
 
-    The source is mounted, not copied: neither it nor its build tree reaches the image;
-    only the installed package in site-packages does. gcc and nvcc go through ccache,
-    whose cache volume outlives the build, so a re-run recompiles only changed files.
+
+def compiled_extension(
+    env: dagger.Container, name: str, source: dagger.Directory, concurrent: int
+) -> dagger.Directory:
+    """Compile and install one CUDA extension in a branch of ``env``; what it added.
+
+    The source is mounted, not copied: neither it nor its build tree reaches the image.
+    gcc and nvcc go through ccache, whose cache volume outlives the build, so a re-run
+    recompiles only changed files. ``concurrent`` compiles may run at once, each sized
+    for its share of the memory. install_scope.py fails the step unless the install only
+    added entries of its own to site-packages, so those entries are all of its result:
+    the diff of the container's root against ``env``'s (one exec apart, which the
+    engine reads from that exec's layer alone), taken at site-packages.
     """
     mount = f"{pins.EXTENSIONS_SRC_DIR}/{name}"
+    scope = ["python", program_path("install_scope.py"), pins.CONDA_DIR, pins.CONDA_SITE_PACKAGES]
     build = ["python", program_path("build_extension.py"), name, mount]
+    build += ["--ccache-dir", pins.CCACHE_DIR, "--concurrent-builds", str(concurrent)]
+    built = (
+        env.with_mounted_cache(pins.CCACHE_DIR, dag.cache_volume(pins.CCACHE_VOLUME))
+        .with_mounted_directory(mount, source.filter(exclude=list(pins.EXTENSION_EXCLUDE)))
+        .with_exec([*scope, "--", *build])
+    )
+    return env.rootfs().diff(built.rootfs()).directory(pins.CONDA_SITE_PACKAGES)
+
+
+def compiled_packages(additions: Sequence[dagger.Directory]) -> Step:
+    """Merge what each compile added into site-packages (``compiled_extension``'s results)."""
 
     def step(ctr: dagger.Container) -> dagger.Container:
-        return (
-            ctr.with_(with_program("build_extension.py"))
-            .with_(with_program("nvcc_ccache.py"))
-            .with_mounted_cache(pins.CCACHE_DIR, dag.cache_volume(pins.CCACHE_VOLUME))
-            .with_mounted_directory(mount, source.filter(exclude=list(pins.EXTENSION_EXCLUDE)))
-            .with_exec([*build, "--ccache-dir", pins.CCACHE_DIR])
-        )
+        for added in additions:
+            ctr = ctr.with_directory(pins.CONDA_SITE_PACKAGES, added)
+        return ctr
 
     return step
 
