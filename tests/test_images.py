@@ -23,9 +23,12 @@ REQUIREMENTS_DIR = "/opt/egstalker/requirements"
 REQUIREMENTS = f"{REQUIREMENTS_DIR}/requirements.txt"
 PREPROCESSING = f"{REQUIREMENTS_DIR}/requirements-preprocessing.txt"
 CONSTRAINTS = f"{REQUIREMENTS_DIR}/constraints.txt"
-CORE_INSTALL = ["pip", "install", "-r", REQUIREMENTS, "-c", CONSTRAINTS]
-PREPROCESSING_INSTALL = ["pip", "install", "-r", REQUIREMENTS, "-r", PREPROCESSING]
-PREPROCESSING_INSTALL += ["-c", CONSTRAINTS]
+UV_INSTALL = ["uv", "pip", "install", "--python", "/opt/conda/bin/python"]
+UV_OPTIONS = ["--build-constraints", f"{REQUIREMENTS_DIR}/build-constraints.txt"]
+UV_OPTIONS += ["--cache-dir", "/root/.cache/uv", "--link-mode", "copy", "--compile-bytecode"]
+CORE_INSTALL = [*UV_INSTALL, "-r", REQUIREMENTS, "-c", CONSTRAINTS, *UV_OPTIONS]
+PREPROCESSING_INSTALL = [*UV_INSTALL, "-r", REQUIREMENTS, "-r", PREPROCESSING]
+PREPROCESSING_INSTALL += ["-c", CONSTRAINTS, *UV_OPTIONS]
 SITE = pins.CONDA_SITE_PACKAGES
 INSTALL_SCOPE = f"{PROGRAMS}/install_scope.py"
 COMPILERS = {"gcc", "g++", "cc", "c++", "nvcc", "build-essential", "clang"}
@@ -45,7 +48,7 @@ def apt_lists(ctr) -> list[list[str]]:
 
 
 def pip_installs(ctr) -> list[list[str]]:
-    return [a for a in execs(ctr) if a[:2] == ["pip", "install"]]
+    return [a for a in execs(ctr) if a[:3] == ["uv", "pip", "install"]]
 
 
 def compile_execs(obj) -> list[list[str]]:
@@ -121,7 +124,7 @@ async def test_core_dependencies_in_one_install_under_constraints_with_a_pip_cac
         for inner in (builder, *nested(builder))
         for c in named(inner, "withMountedCache")
     }
-    assert caches["/root/.cache/pip"] == {"key": "egstalker-pip-py310-cu118"}
+    assert caches["/root/.cache/uv"] == {"key": "egstalker-uv-py310-cu118"}
     assert caches["/root/.cache/ccache"] == {"key": "egstalker-ccache-cu118-gcc11"}
 
 
@@ -263,19 +266,35 @@ async def test_the_builder_checks_the_compiled_code_and_writes_the_manifest() ->
 
 async def test_source_builds_get_a_setuptools_that_still_has_pkg_resources() -> None:
     builder = (await pipeline()).builder()
+    for install in (CORE_INSTALL, PREPROCESSING_INSTALL):
+        assert install in pip_installs(builder)  # --build-constraints build-constraints.txt
+    assert not [v for v in env(builder) if v.startswith(("PIP_", "UV_"))]  # none left behind
+    assert "setuptools<81" in asset_text("data/build-constraints.txt").splitlines()
+
+
+async def test_uv_installs_the_dependencies_but_is_mounted_for_those_steps_only() -> None:
+    egs = (await pipeline())._images()
+    builder = egs.builder("single-stage")
     chain = calls(builder)
     for install in (CORE_INSTALL, PREPROCESSING_INSTALL):
         at = position(builder, "withExec", args=install)
-        for variable in ("PIP_BUILD_CONSTRAINT", "PIP_CONSTRAINT"):  # new pips, old pips
-            setting = Call(
-                "Container",
-                "withEnvVariable",
-                {"name": variable, "value": f"{REQUIREMENTS_DIR}/build-constraints.txt"},
-            )
-            assert setting in chain[at - 2 : at]
-            unset = Call("Container", "withoutEnvVariable", {"name": variable})
-            assert unset in chain[at + 1 : at + 3]
-    assert "setuptools<81" in asset_text("data/build-constraints.txt").splitlines()
+        assert chain[at - 1].name == "withMountedFile"
+        assert chain[at - 1].args["path"] == "/usr/local/bin/uv"  # on the bases' PATH
+        assert chain[at + 1] == Call("Container", "withoutMount", {"path": "/usr/local/bin/uv"})
+        assert chain[at + 2] == Call("Container", "withoutMount", {"path": "/root/.cache/uv"})
+        # uv comes from its hash-pinned wheel, installed in a container beside the builder
+        uv = calls(chain[at - 1].args["source"])
+        assert uv[1] == Call("Container", "from", {"address": pins.DEVEL_IMAGE})
+        assert [c.args["args"][:4] for c in uv if c.name == "withExec"] == [
+            ["pip", "install", "--no-deps", "--require-hashes"]
+        ]
+        assert uv[-1] == Call("Container", "file", {"path": "/tmp/build-tools/bin/uv"})
+    tools = asset_text("data/build-tools.txt")
+    assert "uv==0.13.9 \\\n    --hash=sha256:" in tools
+    for ctr in (builder, egs.image("multistage"), egs.image("single-stage")):
+        written = [c.args["path"] for c in named(ctr, "withNewFile")]
+        copied = [c.args["path"] for c in named(ctr, "withFile")]
+        assert not [p for p in written + copied if p.endswith("/uv")]
 
 
 # --- what each image can run ---

@@ -121,12 +121,13 @@ async def test_a_lock_installs_exactly_the_locked_files() -> None:
     locked = "six==1.16.0 \\\n    --hash=sha256:" + "0" * 64 + "\n"
     base = dag.container().from_("img")
     for requirements in (pins.CORE_REQUIREMENTS, pins.PREPROCESSING_REQUIREMENTS):
-        image = base.with_(steps.python_dependencies(requirements, locked))
+        image = base.with_(steps.python_dependencies(requirements, locked, dag.file("uv", "")))
         path = f"{REQUIREMENTS_DIR}/{requirements.lock}"
         files = {c.args["path"]: c.args["contents"] for c in named(image, "withNewFile")}
         assert files[path] == locked
-        assert execs(image)[-1] == [
-            "pip", "install", "--require-hashes", "--no-deps", "-r", path, "-c", CONSTRAINTS,
+        install = execs(image)[-1]
+        assert install[install.index("--python") + 2 : install.index("--build-constraints")] == [
+            "--require-hashes", "--no-deps", "-r", path,
         ]  # fmt: skip
 
 

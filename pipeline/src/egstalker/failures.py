@@ -61,7 +61,7 @@ def describe_step(command: Sequence[str]) -> str:
         name = PurePosixPath(arg).name
         if name in STEPS:
             return STEPS[name].format(*command[position + 1 :], "")
-    if list(command[:2]) == ["pip", "install"]:
+    if list(command[:2]) == ["pip", "install"] or list(command[:3]) == ["uv", "pip", "install"]:
         return "install the Python dependencies"
     return " ".join(command)
 

@@ -67,6 +67,10 @@ class Images:
             pins.RASTERIZER.name: (pins.RASTERIZER, self.rasterizer_commit),
         }
 
+    def uv(self) -> dagger.File:
+        """The installer of the builders' Python dependencies (a build tool, in no image)."""
+        return steps.uv_tool(self.devel_base())
+
     def compiles_pytorch3d(self) -> bool:
         """Whether some image of these options gets pytorch3d (it preprocesses)."""
         return self.pytorch3d and self.preprocessing != "none"
@@ -96,7 +100,9 @@ class Images:
             self.devel_base()
             .with_(steps.apt_install(pins.BUILD_APT_PACKAGES + pins.RUNTIME_APT_PACKAGES))
             .with_(
-                steps.python_dependencies(pins.CORE_REQUIREMENTS, lock_text(pins.CORE_REQUIREMENTS))
+                steps.python_dependencies(
+                    pins.CORE_REQUIREMENTS, lock_text(pins.CORE_REQUIREMENTS), self.uv()
+                )
             )
         )
 
@@ -110,7 +116,9 @@ class Images:
             .with_(steps.apt_install(pins.PREPROCESSING_APT_PACKAGES))
             .with_(
                 steps.python_dependencies(
-                    pins.PREPROCESSING_REQUIREMENTS, lock_text(pins.PREPROCESSING_REQUIREMENTS)
+                    pins.PREPROCESSING_REQUIREMENTS,
+                    lock_text(pins.PREPROCESSING_REQUIREMENTS),
+                    self.uv(),
                 )
             )
         )

@@ -137,11 +137,16 @@ EXTENSIONS_SRC_DIR: Final = "/opt/egstalker/src"
 # builder's architecture check, read by the probe.
 MANIFEST: Final = "/opt/egstalker/manifest.json"
 # The builder runs as root; its caches are cache volumes mounted in root's home.
-PIP_CACHE_DIR: Final = f"{ROOT_HOME}/.cache/pip"
+UV_CACHE_DIR: Final = f"{ROOT_HOME}/.cache/uv"
 CCACHE_DIR: Final = f"{ROOT_HOME}/.cache/ccache"
 # Cache volumes are named after what invalidates them: the base images' Python and CUDA,
 # and the compilers (CUDA 11.8's nvcc, Ubuntu 22.04's gcc 11).
-PIP_CACHE_VOLUME: Final = "egstalker-pip-py310-cu118"
+UV_CACHE_VOLUME: Final = "egstalker-uv-py310-cu118"
+# uv installs the builder's Python dependencies; it is a build tool: mounted at this path
+# (on the bases' PATH) for the installs only, from its hash-pinned wheel
+# (data/build-tools.txt), so that no image holds it.
+UV_PATH: Final = "/usr/local/bin/uv"
+BUILD_TOOLS: Final = "build-tools.txt"
 CCACHE_VOLUME: Final = "egstalker-ccache-cu118-gcc11"
 
 # Left out of the app tree copied into the images: VCS data, demo videos, debug dumps.

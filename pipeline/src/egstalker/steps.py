@@ -71,35 +71,54 @@ def with_build_constraints(ctr: dagger.Container) -> dagger.Container:
     return ctr
 
 
-def without_build_constraints(ctr: dagger.Container) -> dagger.Container:
-    for variable in BUILD_CONSTRAINT_VARIABLES:
-        ctr = ctr.without_env_variable(variable)
-    return ctr
+def uv_tool(base: dagger.Container) -> dagger.File:
+    """uv, from its hash-pinned wheel (data/build-tools.txt), installed beside the builder.
+
+    Only the file leaves this container; the installs mount it, so no image holds it.
+    """
+    listing, target = f"/tmp/{pins.BUILD_TOOLS}", "/tmp/build-tools"
+    install = ["pip", "install", "--no-deps", "--require-hashes", "--target", target]
+    return (
+        base.with_new_file(listing, asset_text(f"data/{pins.BUILD_TOOLS}"))
+        .with_exec([*install, "-r", listing])
+        .file(f"{target}/bin/uv")
+    )
 
 
-def python_dependencies(requirements: pins.RequirementSet, lock: str | None) -> Step:
-    """One pip install of a requirement set, the base's torch held by constraints.
+def python_dependencies(
+    requirements: pins.RequirementSet, lock: str | None, uv: dagger.File
+) -> Step:
+    """One uv install of a requirement set into the base's Python, its torch held by constraints.
 
     With a lock (``make lock``), exactly the locked files are installed, hash-checked;
-    without, the set's pinned requirements are resolved. Either way it depends on the
+    without, the set's pinned requirements are resolved. Source distributions are built
+    under build-constraints.txt; bytecode is compiled, as pip does, and files are copied
+    from the cache (a volume of its own), so the environment is pip's, file for file
+    (docs/performance.md). uv is mounted for this step only. Either way it depends on the
     requirement files only, so it sits before anything that changes with the
     architecture list or the app's source.
     """
-    install = ["pip", "install", *_resolve(requirements)]
+    install = ["uv", "pip", "install", "--python", f"{pins.CONDA_DIR}/bin/python"]
     locked = f"{REQUIREMENTS_DIR}/{requirements.lock}"
-    if lock is not None:
-        install = ["pip", "install", "--require-hashes", "--no-deps", "-r", locked]
-        install += ["-c", f"{REQUIREMENTS_DIR}/{pins.CONSTRAINTS}"]
+    if lock is None:
+        install += _resolve(requirements)
+    else:
+        # no -c: uv's hash-checking mode takes only exact pins, and the lock was resolved
+        # under constraints.txt (its header's digest covers that file)
+        install += ["--require-hashes", "--no-deps", "-r", locked]
+    install += ["--build-constraints", f"{REQUIREMENTS_DIR}/{pins.BUILD_CONSTRAINTS}"]
+    install += ["--cache-dir", pins.UV_CACHE_DIR, "--link-mode", "copy", "--compile-bytecode"]
 
     def step(ctr: dagger.Container) -> dagger.Container:
         ctr = ctr.with_(requirement_files)
         if lock is not None:
             ctr = ctr.with_new_file(locked, lock)
         return (
-            ctr.with_mounted_cache(pins.PIP_CACHE_DIR, dag.cache_volume(pins.PIP_CACHE_VOLUME))
-            .with_(with_build_constraints)
+            ctr.with_mounted_cache(pins.UV_CACHE_DIR, dag.cache_volume(pins.UV_CACHE_VOLUME))
+            .with_mounted_file(pins.UV_PATH, uv)
             .with_exec(install)
-            .with_(without_build_constraints)
+            .without_mount(pins.UV_PATH)
+            .without_mount(pins.UV_CACHE_DIR)
         )
 
     return step
