@@ -89,9 +89,10 @@ pin-bases: install  ## pin the base images' tags to their current digests (needs
 	@$(BIN)/python -m egstalker.hostcheck dagger-cli
 	dagger call pin-bases export --path=$(DATA)/base-images.toml
 
-bench: install  ## compile-time and rebuild benchmarks (nvcc, ccache); prints ratios
+bench: install  ## compile-time, rebuild and critical-path benchmarks; prints ratios
 	$(BIN)/python bench/compile_time.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))
 	$(BIN)/python bench/rebuild.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))
+	$(BIN)/python bench/critical_path.py
 
 clean:  ## remove .venv, OUT and the tools' caches
 	rm -rf $(call q,$(VENV)) $(call q,$(OUT)) .pytest_cache .ruff_cache
