@@ -93,8 +93,8 @@ def python_dependencies(
     With a lock (``make lock``), exactly the locked files are installed, hash-checked;
     without, the set's pinned requirements are resolved. Source distributions are built
     under build-constraints.txt; bytecode is compiled, as pip does, and files are copied
-    from the cache (a volume of its own), so the environment is pip's, file for file
-    (docs/performance.md). uv is mounted for this step only. Either way it depends on the
+    from the cache (a volume of its own): the same files as pip installs, but for uv's
+    REQUESTED markers (docs/performance.md). uv is mounted for this step only. Either way it depends on the
     requirement files only, so it sits before anything that changes with the
     architecture list or the app's source.
     """
