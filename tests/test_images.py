@@ -245,6 +245,12 @@ async def test_arch_settings_come_after_the_dependency_install() -> None:
     assert position(builder, "withEnvVariable", name="TORCH_CUDA_ARCH_LIST") > pip_at
 
 
+async def test_another_architecture_list_reinstalls_nothing() -> None:
+    one, other = (await pipeline(arch="8.6"))._images(), (await pipeline(arch="9.0"))._images()
+    assert render(one.preprocessing_environment()) == render(other.preprocessing_environment())
+    assert render(one.core_builder()) != render(other.core_builder())  # the compiles do change
+
+
 async def test_the_builders_do_not_depend_on_the_app_source() -> None:
     base = await pipeline()
     edited = dataclasses.replace(base, source=dag.directory().with_new_file("train.py", "x"))
