@@ -94,9 +94,9 @@ def python_dependencies(
     without, the set's pinned requirements are resolved. Source distributions are built
     under build-constraints.txt; bytecode is compiled, as pip does, and files are copied
     from the cache (a volume of its own): the same files as pip installs, but for uv's
-    REQUESTED markers (docs/performance.md). uv is mounted for this step only. Either way it depends on the
-    requirement files only, so it sits before anything that changes with the
-    architecture list or the app's source.
+    REQUESTED markers (docs/performance.md). uv is mounted for this step only. Either
+    way it depends on the requirement files only, so it sits before anything that
+    changes with the architecture list or the app's source.
     """
     install = ["uv", "pip", "install", "--python", f"{pins.CONDA_DIR}/bin/python"]
     locked = f"{REQUIREMENTS_DIR}/{requirements.lock}"

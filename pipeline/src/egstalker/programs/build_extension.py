@@ -235,7 +235,7 @@ def main(argv: list[str]) -> int:
         type=positive,
         default=1,
         metavar="N",
-        help="how many compiles may run at once on this machine, sharing its memory (default 1)",
+        help="how many compiles may run at once on the builder, sharing its memory (default 1)",
     )
     args = parser.parse_args(argv)
     env = build_environment(dict(os.environ), concurrent=args.concurrent_builds)
