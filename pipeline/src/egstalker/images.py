@@ -190,6 +190,10 @@ class Images:
         )
         return self.image(variant).with_(probe)
 
+    def hygiene_checked(self) -> dagger.Container:
+        """The runtime image with its hygiene check run: no compilers, no build leftovers."""
+        return self.multistage().with_(steps.runtime_hygiene_run(self.conda_changes()))
+
     def conda_changes(self) -> dagger.Directory:
         """What the runtime image's builder added to (or changed in) the devel base's conda."""
         return conda_env.delta(self.devel_base(), self.builder("multistage"))

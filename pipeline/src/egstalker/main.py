@@ -329,10 +329,8 @@ class Egstalker:
         return verdict(variant, code, out, err)
 
     async def _runtime_hygiene(self) -> None:
-        images = self._images()
-        image = images.multistage().with_(steps.runtime_hygiene_run(images.conda_changes()))
         try:
-            await image.sync()
+            await self._images().hygiene_checked().sync()
         except dagger.ExecError as err:
             if (failed := hygiene_verdict(err.command, err.stdout)) is None:
                 raise
