@@ -8,7 +8,7 @@ shows a failed exec's output as it is, shows them too); they arrive here in the 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Final
 
@@ -88,6 +88,18 @@ class StepsFailed(Exception):
     def __init__(self, errors: Sequence[Exception]) -> None:
         self.errors = list(errors)
         super().__init__("\n\n".join(describe(e) for e in self.errors))
+
+
+class PublishIncomplete(Exception):
+    """Some images were pushed and others not: what was pushed, beside what failed."""
+
+    def __init__(self, pushed: Mapping[str, str], failed: Mapping[str, Exception]) -> None:
+        self.pushed = dict(pushed)
+        self.failed = dict(failed)
+        lines = ["pushed:", *(f"  {name}: {ref}" for name, ref in self.pushed.items())]
+        for name, error in self.failed.items():
+            lines += [f"not pushed: {name}:", describe(error)]
+        super().__init__("\n".join(lines))
 
 
 def describe(error: BaseException) -> str:

@@ -9,14 +9,15 @@ import time
 from typing import Annotated, Self
 
 import dagger
-from dagger import Doc, check, dag, field, function, object_type
+from dagger import Doc, dag
 
 from egstalker import pins, steps
 from egstalker.archs import DEFAULT_ARCH_LIST
 from egstalker.baseimages import BASE_IMAGES, BaseImage, digest_of, render
 from egstalker.concurrency import run_all
-from egstalker.failures import ran
+from egstalker.failures import PublishIncomplete, StepsFailed, ran
 from egstalker.images import Images
+from egstalker.module import Module
 from egstalker.options import (
     check_app_entries,
     checked_settings,
@@ -32,33 +33,43 @@ from egstalker.verification import (
 )
 
 LOCAL_REVISION = "local"
+# The SDK's module builder, with `dagger call`'s messages for our expected failures.
+mod = Module()
 
 
-@object_type
+@mod.object_type
 class Egstalker:
     """Builds EGSTalker's GPU images: a devel builder, a single-stage and a multi-stage image."""
 
-    arch_list: Annotated[str, Doc("TORCH_CUDA_ARCH_LIST the extensions are compiled for")] = field()
-    max_jobs: Annotated[int | None, Doc("Parallel compile jobs; unset: the builder chooses")] = (
-        field()
+    arch_list: Annotated[str, Doc("TORCH_CUDA_ARCH_LIST the extensions are compiled for")] = (
+        mod.field()
     )
-    devel_image: Annotated[str, Doc("Base image of the builder and single-stage image")] = field()
-    runtime_image: Annotated[str, Doc("Base image of the multi-stage image")] = field()
-    rasterizer_commit: Annotated[str, Doc("Commit of diff_gaussian_rasterization")] = field()
-    simple_knn_commit: Annotated[str, Doc("Commit of simple_knn")] = field()
-    pytorch3d: Annotated[bool, Doc("Whether the preprocessing images get pytorch3d")] = field()
-    non_root: Annotated[bool, Doc("Whether the runtime image runs as a user of its own")] = field()
+    max_jobs: Annotated[int | None, Doc("Parallel compile jobs; unset: the builder chooses")] = (
+        mod.field()
+    )
+    devel_image: Annotated[str, Doc("Base image of the builder and single-stage image")] = (
+        mod.field()
+    )
+    runtime_image: Annotated[str, Doc("Base image of the multi-stage image")] = mod.field()
+    rasterizer_commit: Annotated[str, Doc("Commit of diff_gaussian_rasterization")] = mod.field()
+    simple_knn_commit: Annotated[str, Doc("Commit of simple_knn")] = mod.field()
+    pytorch3d: Annotated[bool, Doc("Whether the preprocessing images get pytorch3d")] = mod.field()
+    non_root: Annotated[bool, Doc("Whether the runtime image runs as a user of its own")] = (
+        mod.field()
+    )
     preprocessing: Annotated[
         str, Doc("Which images carry preprocessing: single-stage, all or none")
-    ] = field()
+    ] = mod.field()
     bake_weights: Annotated[bool, Doc("Whether the app's start-up downloads are baked in")] = (
-        field()
+        mod.field()
     )
     base_mismatch: Annotated[
         str, Doc("When the bases' environments differ: copy the builder's, or fail")
-    ] = field()
-    source: Annotated[dagger.Directory, Doc("EGSTalker's source tree")] = field()
-    source_revision: Annotated[str, Doc("The app's commit, or 'local' for a given tree")] = field()
+    ] = mod.field()
+    source: Annotated[dagger.Directory, Doc("EGSTalker's source tree")] = mod.field()
+    source_revision: Annotated[str, Doc("The app's commit, or 'local' for a given tree")] = (
+        mod.field()
+    )
 
     @classmethod
     async def create(
@@ -141,7 +152,7 @@ class Egstalker:
             **{f.name: getattr(self, f.name) for f in dataclasses.fields(Images)},
         )
 
-    @function
+    @mod.function
     def builder(self) -> dagger.Container:
         """The devel builder of the single-stage image: dependencies, compiled extensions, no app.
 
@@ -149,12 +160,12 @@ class Egstalker:
         """
         return self._images().builder("single-stage")
 
-    @function
+    @mod.function
     def build_single_stage(self) -> dagger.Container:
         """The builder with the app in place: big, keeps the compilers for development."""
         return self._images().single_stage()
 
-    @function
+    @mod.function
     def build_multistage(self) -> dagger.Container:
         """The runtime image: runtime base, the builder's conda environment, the app.
 
@@ -163,7 +174,7 @@ class Egstalker:
         """
         return self._images().multistage()
 
-    @function(cache="never")
+    @mod.function(cache="never")
     async def verify(
         self,
         variant: Annotated[str, Doc("Image to verify: single-stage or multistage")] = "multistage",
@@ -183,7 +194,7 @@ class Egstalker:
             await self._runtime_hygiene()
         return await self._probe(variant, gpu=gpu, fresh=True)
 
-    @function(cache="never")
+    @mod.function(cache="never")
     async def verify_all(
         self,
         gpu: Annotated[bool, Doc("Attach the engine's GPUs and launch kernels")] = False,
@@ -197,20 +208,20 @@ class Egstalker:
         )
         return json.dumps({v: json.loads(r) for v, r in reports.items()}, indent=2)
 
-    @check
-    @function
+    @mod.check
+    @mod.function
     async def probe_without_gpu(self) -> None:
         """Check: both images import the app and extensions and carry a valid manifest (no GPU)."""
         for variant in VARIANTS:
             await self._probe(variant, gpu=False, fresh=False)
 
-    @check
-    @function
+    @mod.check
+    @mod.function
     async def runtime_hygiene(self) -> None:
         """Check: the multistage image has no compiler on PATH and no build leftovers."""
         await self._runtime_hygiene()
 
-    @function(cache="never")
+    @mod.function(cache="never")
     async def report(self) -> dagger.Directory:
         """Build both images and report their sizes and build times (report.txt, report.json).
 
@@ -223,7 +234,7 @@ class Egstalker:
             .with_new_file("report.json", render_json(images))
         )
 
-    @function(cache="never")
+    @mod.function(cache="never")
     async def export_all(self) -> dagger.Directory:
         """Both images as OCI tarballs (egstalker-<variant>.tar) with the report beside them.
 
@@ -236,7 +247,7 @@ class Egstalker:
             )
         return exported
 
-    @function(cache="never")
+    @mod.function(cache="never")
     async def publish(
         self,
         address: Annotated[str, Doc("Repository to push to, without tag: ghcr.io/me/egstalker")],
@@ -250,20 +261,26 @@ class Egstalker:
     ) -> str:
         """Push both images and return their references with digests, one a line.
 
-        Never cached: each call pushes. A failed push does not stop the other one.
+        Never cached: each call pushes. A failed push does not stop the other one, and a
+        partial failure names what was pushed, with its digest, beside what failed.
         """
         refs = publish_refs(address, tag)
         check_credentials(username, password is not None)
-        published = await run_all(
-            {
-                variant: functools.partial(
-                    self._publishable(variant, address, username, password).publish,
-                    refs[variant],
-                )
-                for variant in VARIANTS
-            }
-        )
-        return "\n".join(f"{variant}: {published[variant]}" for variant in VARIANTS)
+        pushed: dict[str, str] = {}
+
+        async def push(variant: str) -> None:
+            image = self._publishable(variant, address, username, password)
+            pushed[variant] = await image.publish(refs[variant])
+
+        try:
+            await run_all({variant: functools.partial(push, variant) for variant in VARIANTS})
+        except Exception as error:
+            if not pushed:
+                raise
+            failed = [v for v in VARIANTS if v not in pushed]
+            errors = error.errors if isinstance(error, StepsFailed) else [error]
+            raise PublishIncomplete(pushed, dict(zip(failed, errors, strict=True))) from None
+        return "\n".join(f"{variant}: {pushed[variant]}" for variant in VARIANTS)
 
     def _publishable(
         self, variant: str, address: str, username: str | None, password: dagger.Secret | None
@@ -274,7 +291,7 @@ class Egstalker:
             image = image.with_registry_auth(registry_host(address), username, password)
         return image
 
-    @function(cache="never")
+    @mod.function(cache="never")
     def lock(self) -> dagger.Directory:
         """Resolve the requirements in the devel base and lock them with hashes (make lock).
 
@@ -284,7 +301,7 @@ class Egstalker:
         """
         return steps.requirements_locks(self._images().devel_base())
 
-    @function(cache="never")
+    @mod.function(cache="never")
     async def pin_bases(self) -> dagger.File:
         """The base images' tags with their current digests: base-images.toml (make pin-bases).
 
@@ -338,7 +355,7 @@ class Egstalker:
                 raise
             raise failed from None
 
-    @function
+    @mod.function
     async def size_breakdown(self) -> str:
         """What each package and compiled extension adds to the runtime image, largest first.
 
