@@ -23,7 +23,13 @@ from egstalker.options import (
     checked_settings,
 )
 from egstalker.registry import check_credentials, publish_refs, registry_host
-from egstalker.report import ImageReport, render_json, render_text
+from egstalker.report import (
+    UNPACKED_SIZE_COMMAND,
+    ImageReport,
+    parse_du,
+    render_json,
+    render_text,
+)
 from egstalker.sources import git_tree
 from egstalker.verification import (
     VARIANTS,
@@ -225,7 +231,8 @@ class Egstalker:
     async def report(self) -> dagger.Directory:
         """Build both images and report their sizes and build times (report.txt, report.json).
 
-        Sizes are those of the exported OCI tarballs. Never cached: each call measures anew.
+        Each image's size unpacked (its files, as `docker images` counts them) and exported
+        (the gzipped OCI tarball). Never cached: each call measures anew.
         """
         images = await self._measure()
         return (
@@ -322,11 +329,15 @@ class Egstalker:
 
         async def one(variant: str) -> ImageReport:
             started = time.monotonic()
-            size = await images.image(variant).as_tarball().size()
+            image = images.image(variant)
+            measured = image.with_user("root").with_exec(list(UNPACKED_SIZE_COMMAND))
+            unpacked = parse_du(await measured.stdout())
+            built = time.monotonic() - started
             return ImageReport(
                 variant=variant,
-                size_bytes=size,
-                build_seconds=time.monotonic() - started,
+                unpacked_bytes=unpacked,
+                export_bytes=await image.as_tarball().size(),
+                build_seconds=built,
                 arch_list=self.arch_list,
                 base_image=images.base_image(variant),
             )
