@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from egstalker import pins
+from egstalker import pins, references
 from egstalker.archs import resolve_arch_list
 from egstalker.errors import InvalidOption
 
@@ -20,12 +20,9 @@ MAX_JOBS_LIMIT: Final = 256
 APP_MARKERS: Final = ("train.py", "render.py", "scene")
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
-# docker's reference grammar, simplified: [registry[:port]/]path[:tag][@sha256:digest]
-_IMAGE_REF = re.compile(
-    r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?/)?"
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-    r"(?:@sha256:[0-9a-f]{64})?"
+IMAGE_REF_EXAMPLES: Final = (
+    "use an image reference like 'pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel' "
+    "or 'registry.example.com:5000/team/image@sha256:<64 hex digits>'"
 )
 
 
@@ -70,15 +67,11 @@ def check_max_jobs(value: int | None) -> int | None:
 
 
 def check_image_ref(option: str, value: str) -> str:
-    """A container image reference such as ``pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel``."""
+    """A container image reference, by the registries' grammar and length limits."""
     check_type(option, value, str)
-    if not _IMAGE_REF.fullmatch(value):
-        raise InvalidOption(
-            option,
-            value,
-            "use an image reference like 'pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel' "
-            "or 'registry.example.com:5000/team/image@sha256:<64 hex digits>'",
-        )
+    parsed = references.parse(value)
+    if isinstance(parsed, str):
+        raise InvalidOption(option, value, f"{parsed}; {IMAGE_REF_EXAMPLES}")
     return value
 
 
