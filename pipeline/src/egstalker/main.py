@@ -9,7 +9,7 @@ import time
 from typing import Annotated, Self
 
 import dagger
-from dagger import Doc, dag
+from dagger import Doc, Ignore, dag
 
 from egstalker import pins, steps
 from egstalker.archs import DEFAULT_ARCH_LIST
@@ -19,8 +19,11 @@ from egstalker.failures import PublishIncomplete, StepsFailed, ran
 from egstalker.images import Images
 from egstalker.module import Module
 from egstalker.options import (
+    APP_SHAPE,
     check_app_entries,
+    check_app_shape,
     checked_settings,
+    described_entries,
 )
 from egstalker.registry import check_credentials, publish_refs, registry_host
 from egstalker.report import (
@@ -39,6 +42,19 @@ from egstalker.verification import (
 )
 
 LOCAL_REVISION = "local"
+# Directory.exists follows links within the tree's own root (Dagger 0.21, core/directory.go
+# Stat, containerd's fs.RootPath): as options.kind_in_tree does for the CLI.
+EXISTS_TYPES = {
+    "file": dagger.ExistsType.REGULAR_TYPE,
+    "directory": dagger.ExistsType.DIRECTORY_TYPE,
+}
+
+
+async def has(tree: dagger.Directory, name: str, kind: str) -> bool:
+    """Whether ``name`` in ``tree`` is a ``kind`` (options.APP_SHAPE), links followed."""
+    return await tree.exists(name, expected_type=EXISTS_TYPES[kind])
+
+
 # The SDK's module builder, with `dagger call`'s messages for our expected failures.
 mod = Module()
 
@@ -82,6 +98,7 @@ class Egstalker:
         cls,
         source: Annotated[
             dagger.Directory | None,
+            Ignore(list(pins.APP_EXCLUDE)),
             Doc("EGSTalker checkout to build; default: the public repository at the pinned commit"),
         ] = None,
         arch: Annotated[
@@ -148,7 +165,12 @@ class Egstalker:
         if source is None:
             source, revision = git_tree(pins.APP), pins.APP.commit
         else:
-            check_app_entries(await source.entries())
+            entries = await source.entries()
+            check_app_entries(entries)
+            check_app_shape(
+                [name for name, kind in APP_SHAPE.items() if not await has(source, name, kind)],
+                described_entries(entries),
+            )
             revision = LOCAL_REVISION
         return cls(source=source, source_revision=revision, **settings)
 
