@@ -37,6 +37,7 @@ def parent_state() -> dict[str, Any]:
         **checked_settings(arch="8.6", max_jobs=None),
         "source": "an-opaque-directory-id",  # loaded lazily; never resolved here
         "source_revision": "local",
+        "detected_gpus": "",
     }
 
 

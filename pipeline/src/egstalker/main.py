@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 import time
 from typing import Annotated, Self
 
@@ -12,9 +13,10 @@ import dagger
 from dagger import Doc, Ignore, dag
 
 from egstalker import pins, steps
-from egstalker.archs import DEFAULT_ARCH_LIST
+from egstalker.archs import AUTO, DEFAULT_ARCH_LIST, DetectedGpus, detected_gpus
 from egstalker.baseimages import BASE_IMAGES, BaseImage, digest_of, render
 from egstalker.concurrency import run_all
+from egstalker.errors import InvalidOption
 from egstalker.failures import PublishIncomplete, StepsFailed, ran
 from egstalker.images import Images
 from egstalker.module import Module
@@ -42,6 +44,13 @@ from egstalker.verification import (
 )
 
 LOCAL_REVISION = "local"
+# The engine's refusal of a GPU exec when it was started without GPU support.
+GPU_SUPPORT_OFF = re.compile(r"GPU support is not enabled")
+NO_GPU_SUPPORT = (
+    "the engine has no GPU support: start dagger with _EXPERIMENTAL_DAGGER_GPU_SUPPORT=1 (any "
+    "value; the host needs the NVIDIA driver and Container Toolkit) for every command, or "
+    "name the architectures (--arch 9.0, --arch h100)"
+)
 # Directory.exists follows links within the tree's own root (Dagger 0.21, core/directory.go
 # Stat, containerd's fs.RootPath): as options.kind_in_tree does for the CLI.
 EXISTS_TYPES = {
@@ -57,6 +66,23 @@ async def has(tree: dagger.Directory, name: str, kind: str) -> bool:
 
 # The SDK's module builder, with `dagger call`'s messages for our expected failures.
 mod = Module()
+
+
+async def engine_gpus(image: str) -> DetectedGpus:
+    """The GPUs of the engine that runs this call, asked in a container of ``image``.
+
+    Without GPU support the engine refuses the exec before it runs (Dagger 0.21,
+    core/container_exec.go): that is said at once, with the fix.
+    """
+    try:
+        report = await dag.container().from_(image).with_(steps.gpu_query).stdout()
+    except dagger.ExecError as failed:  # gpu_archs.py: no GPU listed, and why
+        raise InvalidOption("architecture list", AUTO, failed.stderr.strip()) from None
+    except dagger.QueryError as failed:
+        if not GPU_SUPPORT_OFF.search(str(failed)):
+            raise
+        raise InvalidOption("architecture list", AUTO, NO_GPU_SUPPORT) from None
+    return detected_gpus(report)
 
 
 @mod.object_type
@@ -92,6 +118,9 @@ class Egstalker:
     source_revision: Annotated[str, Doc("The app's commit, or 'local' for a given tree")] = (
         mod.field()
     )
+    detected_gpus: Annotated[str, Doc("What --arch auto found on the engine (JSON), or empty")] = (
+        mod.field()
+    )
 
     @classmethod
     async def create(
@@ -105,7 +134,8 @@ class Egstalker:
             str,
             Doc(
                 "CUDA architectures ('8.6', '8.0;8.6', '8.6+PTX'), GPU names ('a10', "
-                "'a100,a10', 'h100') or the preset 'portable'"
+                "'a100,a10', 'h100'), the preset 'portable', or 'auto': the GPUs of the "
+                "engine that runs the build (needs its GPU support)"
             ),
         ] = DEFAULT_ARCH_LIST,
         max_jobs: Annotated[
@@ -162,6 +192,10 @@ class Egstalker:
             bake_weights=bake_weights,
             base_mismatch=base_mismatch,
         )
+        detected = ""
+        if settings["arch_list"] == AUTO:
+            found = await engine_gpus(str(settings["runtime_image"]))
+            settings["arch_list"], detected = found.arch_list, found.record()
         if source is None:
             source, revision = git_tree(pins.APP), pins.APP.commit
         else:
@@ -172,7 +206,7 @@ class Egstalker:
                 described_entries(entries),
             )
             revision = LOCAL_REVISION
-        return cls(source=source, source_revision=revision, **settings)
+        return cls(source=source, source_revision=revision, detected_gpus=detected, **settings)
 
     def _images(self) -> Images:
         """The recipes of every image, for these options."""

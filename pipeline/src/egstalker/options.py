@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from egstalker import pins, references
-from egstalker.archs import resolve_arch_list
+from egstalker.archs import AUTO, is_auto, resolve_arch_list
 from egstalker.errors import InvalidOption, shown
 
 MAX_JOBS_LIMIT: Final = 256
@@ -235,7 +235,7 @@ def checked_settings(
     ):
         check_type(option, flag, bool)
     return {
-        "arch_list": resolve_arch_list(arch),
+        "arch_list": AUTO if is_auto(arch) else resolve_arch_list(arch),
         "max_jobs": check_max_jobs(max_jobs),
         "devel_image": check_image_ref("devel-image", devel_image),
         "runtime_image": check_image_ref("runtime-image", runtime_image),

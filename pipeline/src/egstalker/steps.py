@@ -225,6 +225,20 @@ def probe_run(
     return step
 
 
+def gpu_query(ctr: dagger.Container) -> dagger.Container:
+    """List the GPUs the engine attaches (gpu_archs.py), anew at each call.
+
+    The GPUs behind an engine change (another node, another card), so the query never
+    comes from the cache.
+    """
+    return (
+        ctr.with_(with_program("gpu_archs.py"))
+        .experimental_with_all_gp_us()
+        .with_(per_call("EGSTALKER_GPU_QUERY"))
+        .with_exec(["python", program_path("gpu_archs.py")])
+    )
+
+
 def runtime_hygiene_run(conda_delta: dagger.Directory) -> Step:
     """Run the runtime hygiene check (no compiler, no build leftovers); fails the exec.
 
