@@ -72,7 +72,9 @@ async def engine_gpus(image: str) -> DetectedGpus:
     """The GPUs of the engine that runs this call, asked in a container of ``image``.
 
     Without GPU support the engine refuses the exec before it runs (Dagger 0.21,
-    core/container_exec.go): that is said at once, with the fix.
+    core/container_exec.go): that is said at once, with the fix. The query has a per-call
+    input; the constructor's own result, though, is kept by the engine for the same
+    arguments like any function's (core/object.go, core/modfunc.go cacheImplicitInputs).
     """
     try:
         report = await dag.container().from_(image).with_(steps.gpu_query).stdout()
