@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import re
 import time
 from typing import Annotated, Self
 
@@ -13,10 +12,10 @@ import dagger
 from dagger import Doc, Ignore, dag
 
 from egstalker import pins, steps
-from egstalker.archs import AUTO, DEFAULT_ARCH_LIST, DetectedGpus, detected_gpus
+from egstalker.archs import AUTO, DEFAULT_ARCH_LIST
 from egstalker.baseimages import BASE_IMAGES, BaseImage, digest_of, render
 from egstalker.concurrency import run_all
-from egstalker.errors import InvalidOption
+from egstalker.engine_facts import engine_gpus, has
 from egstalker.failures import PublishIncomplete, StepsFailed, ran
 from egstalker.images import Images
 from egstalker.module import Module
@@ -44,84 +43,38 @@ from egstalker.verification import (
 )
 
 LOCAL_REVISION = "local"
-# The engine's refusal of a GPU exec when it was started without GPU support.
-GPU_SUPPORT_OFF = re.compile(r"GPU support is not enabled")
-NO_GPU_SUPPORT = (
-    "the engine has no GPU support: start dagger with _EXPERIMENTAL_DAGGER_GPU_SUPPORT=1 (any "
-    "value; the host needs the NVIDIA driver and Container Toolkit) for every command, or "
-    "name the architectures (--arch 9.0, --arch h100)"
-)
-# Directory.exists follows links within the tree's own root (Dagger 0.21, core/directory.go
-# Stat, containerd's fs.RootPath): as options.kind_in_tree does for the CLI.
-EXISTS_TYPES = {
-    "file": dagger.ExistsType.REGULAR_TYPE,
-    "directory": dagger.ExistsType.DIRECTORY_TYPE,
-}
-
-
-async def has(tree: dagger.Directory, name: str, kind: str) -> bool:
-    """Whether ``name`` in ``tree`` is a ``kind`` (options.APP_SHAPE), links followed."""
-    return await tree.exists(name, expected_type=EXISTS_TYPES[kind])
-
-
 # The SDK's module builder, with `dagger call`'s messages for our expected failures.
 mod = Module()
+check, field, function, object_type = mod.check, mod.field, mod.function, mod.object_type
 
 
-async def engine_gpus(image: str) -> DetectedGpus:
-    """The GPUs of the engine that runs this call, asked in a container of ``image``.
-
-    Without GPU support the engine refuses the exec before it runs (Dagger 0.21,
-    core/container_exec.go): that is said at once, with the fix. The query has a per-call
-    input; the constructor's own result, though, is kept by the engine for the same
-    arguments like any function's (core/object.go, core/modfunc.go cacheImplicitInputs).
-    """
-    try:
-        report = await dag.container().from_(image).with_(steps.gpu_query).stdout()
-    except dagger.ExecError as failed:  # gpu_archs.py: no GPU listed, and why
-        raise InvalidOption("architecture list", AUTO, failed.stderr.strip()) from None
-    except dagger.QueryError as failed:
-        if not GPU_SUPPORT_OFF.search(str(failed)):
-            raise
-        raise InvalidOption("architecture list", AUTO, NO_GPU_SUPPORT) from None
-    return detected_gpus(report)
-
-
-@mod.object_type
+@object_type
 class Egstalker:
     """Builds EGSTalker's GPU images: a devel builder, a single-stage and a multi-stage image."""
 
-    arch_list: Annotated[str, Doc("TORCH_CUDA_ARCH_LIST the extensions are compiled for")] = (
-        mod.field()
-    )
+    arch_list: Annotated[str, Doc("TORCH_CUDA_ARCH_LIST the extensions are compiled for")] = field()
     max_jobs: Annotated[int | None, Doc("Parallel compile jobs; unset: the builder chooses")] = (
-        mod.field()
+        field()
     )
-    devel_image: Annotated[str, Doc("Base image of the builder and single-stage image")] = (
-        mod.field()
-    )
-    runtime_image: Annotated[str, Doc("Base image of the multi-stage image")] = mod.field()
-    rasterizer_commit: Annotated[str, Doc("Commit of diff_gaussian_rasterization")] = mod.field()
-    simple_knn_commit: Annotated[str, Doc("Commit of simple_knn")] = mod.field()
-    pytorch3d: Annotated[bool, Doc("Whether the preprocessing images get pytorch3d")] = mod.field()
-    non_root: Annotated[bool, Doc("Whether the runtime image runs as a user of its own")] = (
-        mod.field()
-    )
+    devel_image: Annotated[str, Doc("Base image of the builder and single-stage image")] = field()
+    runtime_image: Annotated[str, Doc("Base image of the multi-stage image")] = field()
+    rasterizer_commit: Annotated[str, Doc("Commit of diff_gaussian_rasterization")] = field()
+    simple_knn_commit: Annotated[str, Doc("Commit of simple_knn")] = field()
+    pytorch3d: Annotated[bool, Doc("Whether the preprocessing images get pytorch3d")] = field()
+    non_root: Annotated[bool, Doc("Whether the runtime image runs as a user of its own")] = field()
     preprocessing: Annotated[
         str, Doc("Which images carry preprocessing: single-stage, all or none")
-    ] = mod.field()
+    ] = field()
     bake_weights: Annotated[bool, Doc("Whether the app's start-up downloads are baked in")] = (
-        mod.field()
+        field()
     )
     base_mismatch: Annotated[
         str, Doc("When the bases' environments differ: copy the builder's, or fail")
-    ] = mod.field()
-    source: Annotated[dagger.Directory, Doc("EGSTalker's source tree")] = mod.field()
-    source_revision: Annotated[str, Doc("The app's commit, or 'local' for a given tree")] = (
-        mod.field()
-    )
+    ] = field()
+    source: Annotated[dagger.Directory, Doc("EGSTalker's source tree")] = field()
+    source_revision: Annotated[str, Doc("The app's commit, or 'local' for a given tree")] = field()
     detected_gpus: Annotated[str, Doc("What --arch auto found on the engine (JSON), or empty")] = (
-        mod.field()
+        field()
     )
 
     @classmethod
@@ -216,7 +169,7 @@ class Egstalker:
             **{f.name: getattr(self, f.name) for f in dataclasses.fields(Images)},
         )
 
-    @mod.function
+    @function
     def builder(self) -> dagger.Container:
         """The devel builder of the single-stage image: dependencies, compiled extensions, no app.
 
@@ -224,12 +177,12 @@ class Egstalker:
         """
         return self._images().builder("single-stage")
 
-    @mod.function
+    @function
     def build_single_stage(self) -> dagger.Container:
         """The builder with the app in place: big, keeps the compilers for development."""
         return self._images().single_stage()
 
-    @mod.function
+    @function
     def build_multistage(self) -> dagger.Container:
         """The runtime image: runtime base, the builder's conda environment, the app.
 
@@ -238,7 +191,7 @@ class Egstalker:
         """
         return self._images().multistage()
 
-    @mod.function(cache="never")
+    @function(cache="never")
     async def verify(
         self,
         variant: Annotated[str, Doc("Image to verify: single-stage or multistage")] = "multistage",
@@ -258,7 +211,7 @@ class Egstalker:
             await self._runtime_hygiene()
         return await self._probe(variant, gpu=gpu, fresh=True)
 
-    @mod.function(cache="never")
+    @function(cache="never")
     async def verify_all(
         self,
         gpu: Annotated[bool, Doc("Attach the engine's GPUs and launch kernels")] = False,
@@ -272,20 +225,20 @@ class Egstalker:
         )
         return json.dumps({v: json.loads(r) for v, r in reports.items()}, indent=2)
 
-    @mod.check
-    @mod.function
+    @check
+    @function
     async def probe_without_gpu(self) -> None:
         """Check: both images import the app and extensions and carry a valid manifest (no GPU)."""
         for variant in VARIANTS:
             await self._probe(variant, gpu=False, fresh=False)
 
-    @mod.check
-    @mod.function
+    @check
+    @function
     async def runtime_hygiene(self) -> None:
         """Check: the multistage image has no compiler on PATH and no build leftovers."""
         await self._runtime_hygiene()
 
-    @mod.function(cache="never")
+    @function(cache="never")
     async def report(self) -> dagger.Directory:
         """Build both images and report their sizes and build times (report.txt, report.json).
 
@@ -299,7 +252,7 @@ class Egstalker:
             .with_new_file("report.json", render_json(images))
         )
 
-    @mod.function(cache="never")
+    @function(cache="never")
     async def export_all(self) -> dagger.Directory:
         """Both images as OCI tarballs (egstalker-<variant>.tar) with the report beside them.
 
@@ -312,7 +265,7 @@ class Egstalker:
             )
         return exported
 
-    @mod.function(cache="never")
+    @function(cache="never")
     async def publish(
         self,
         address: Annotated[str, Doc("Repository to push to, without tag: ghcr.io/me/egstalker")],
@@ -356,7 +309,7 @@ class Egstalker:
             image = image.with_registry_auth(registry_host(address), username, password)
         return image
 
-    @mod.function(cache="never")
+    @function(cache="never")
     def lock(self) -> dagger.Directory:
         """Resolve the requirements in the devel base and lock them with hashes (make lock).
 
@@ -366,7 +319,7 @@ class Egstalker:
         """
         return steps.requirements_locks(self._images().devel_base())
 
-    @mod.function(cache="never")
+    @function(cache="never")
     async def pin_bases(self) -> dagger.File:
         """The base images' tags with their current digests: base-images.toml (make pin-bases).
 
@@ -424,7 +377,7 @@ class Egstalker:
                 raise
             raise failed from None
 
-    @mod.function
+    @function
     async def size_breakdown(self) -> str:
         """What each package and compiled extension adds to the runtime image, largest first.
 
