@@ -13,7 +13,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import dagger
+import gql
 import pytest
+from dagger._exceptions import QueryErrorValue
 from dagger.mod._exceptions import FunctionError
 
 from egstalker import Egstalker
@@ -134,6 +137,20 @@ async def test_an_unexpected_error_keeps_the_sdks_traceback(
         await mod.call(failing, RuntimeError("a bug"))
     (logged,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert logged.exc_info is not None
+
+
+async def test_an_engine_error_we_know_gets_its_fix(caplog: pytest.LogCaptureFixture) -> None:
+    """A base that cannot be pulled: the engine's words, then the hint, in one message."""
+    caplog.set_level(logging.DEBUG, logger=SDK_LOGGER)
+    said = "failed to resolve source metadata for docker.io/pytorch/pytorch:nope: not found"
+    error = dagger.QueryError([QueryErrorValue(message=said)], gql.GraphQLRequest("{ a }"))
+    with pytest.raises(FunctionError) as raised:
+        await mod.call(failing, error)
+    assert str(raised.value).startswith(said + "\nhint: a base image could not be pulled")
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    other = dagger.QueryError([QueryErrorValue(message="x")], gql.GraphQLRequest("{ a }"))
+    with pytest.raises(dagger.QueryError):  # one we know nothing of stays the engine's
+        await mod.call(failing, other)
 
 
 async def test_an_engine_error_stays_the_engines(caplog: pytest.LogCaptureFixture) -> None:
