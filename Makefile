@@ -26,6 +26,16 @@ STAMP := $(BIN)/.installed-$(subst $(comma),+,$(subst $(space),,$(EXTRAS)))
 .PHONY: help install test lint build build-runtime build-single verify report publish shell \
 	lock pin-bases bench clean
 
+# GPU=1: every target, not only verify, starts dagger's GPU engine. With and without the
+# variable the CLI runs different engine containers and removes the other one with its
+# cache, so a GPU host keeps it set for every command (any non-empty value counts).
+ifneq ($(strip $(GPU)),)
+  ifeq ($(strip $(_EXPERIMENTAL_DAGGER_GPU_SUPPORT)),)
+    _EXPERIMENTAL_DAGGER_GPU_SUPPORT := 1
+  endif
+  export _EXPERIMENTAL_DAGGER_GPU_SUPPORT
+endif
+
 # Checked before anything runs, so that a push never starts without a place to go.
 ifneq ($(filter publish,$(MAKECMDGOALS)),)
   ifeq ($(strip $(REGISTRY)),)
@@ -68,7 +78,7 @@ build-runtime: install  ## the multi-stage runtime image only: OUT/egstalker-mul
 build-single: install  ## the single-stage image only: OUT/egstalker-single-stage.tar
 	$(BIN)/egstalker build --variant single-stage --arch $(call q,$(ARCH)) --output $(call q,$(OUT))
 
-verify: install  ## verify both images; GPU=1 launches kernels on the GPU
+verify: install  ## verify both images; GPU=1 launches kernels on the GPU (set it for every target on a GPU host)
 	$(BIN)/egstalker verify --variant all --arch $(call q,$(ARCH))$(if $(GPU), --gpu)
 
 report: install  ## sizes and build times of both images: OUT/report.txt and OUT/report.json

@@ -181,6 +181,11 @@ def test_an_unreachable_server_fails_naming_the_url(tmp_path, roots):
     result = run(tmp_path, data, *bake_args(roots, tmp_path / "m.json", "runtime"))
     assert result.returncode == 1
     assert "vgg16: cannot download http://127.0.0.1:9/vgg16-" in result.stderr
+    # the fix ends the step's own output, which `dagger call` and the CLI both show
+    assert result.stderr.rstrip().splitlines()[-1] == (
+        "hint: a download failed: check the network or a proxy of the engine, or build with "
+        "--bake-weights=false (the app then downloads them on first use)"
+    )
 
 
 def test_a_file_already_in_place_is_kept(tmp_path, server, roots):

@@ -44,6 +44,7 @@ class Images:
     base_mismatch: str
     source: dagger.Directory
     source_revision: str
+    detected_gpus: str = ""  # --arch auto: what the engine has (DetectedGpus.record)
 
     # --- what each image is made of ---
 
@@ -240,15 +241,24 @@ class Images:
         return self._bake(variant).directory(BAKED)
 
     def _records(self, variant: str) -> dict[str, dagger.File]:
-        """What the manifest records besides the builder's facts: the baked weights."""
-        if not self.bake_weights:
-            return {}
-        return {"weights": self._bake(variant).file(WEIGHTS_RECORD)}
+        """What the manifest records besides the builder's facts: weights, detected GPUs."""
+        records = {}
+        if self.bake_weights:
+            records["weights"] = self._bake(variant).file(WEIGHTS_RECORD)
+        if self.detected_gpus:
+            found = dag.directory().with_new_file("gpus.json", self.detected_gpus)
+            records["detected_gpus"] = found.file("gpus.json")
+        return records
 
     # --- labels ---
 
     def labels(self, variant: str) -> dict[str, str]:
+        detected = {}
+        if self.detected_gpus:
+            description = json.loads(self.detected_gpus)["description"]
+            detected = {"io.egstalker.detected-gpus": description}
         return {
+            **detected,
             "org.opencontainers.image.title": f"egstalker ({variant})",
             "org.opencontainers.image.source": pins.APP.url,
             "org.opencontainers.image.revision": self.source_revision,

@@ -37,6 +37,10 @@ IMAGES = ("runtime", "preprocessing")
 IMAGE_CHOICES = (*IMAGES, "none")
 ROOTS = ("torch", "home", "app", "hf")
 CHUNK = 1 << 20
+DOWNLOAD_HINT = (
+    "a download failed: check the network or a proxy of the engine, or build with "
+    "--bake-weights=false (the app then downloads them on first use)"
+)
 
 
 class BakeError(Exception):
@@ -248,7 +252,8 @@ def main(argv: list[str]) -> int:
     try:
         records = bake(wanted, roots, args.manifest, args.timeout)
     except BakeError as error:
-        print(f"bake_weights: {error}", file=sys.stderr)
+        # the fix last, so that it ends the output every caller shows (dagger call, the CLI)
+        print(f"bake_weights: {error}\nhint: {DOWNLOAD_HINT}", file=sys.stderr)
         return 1
     for record in sorted(records, key=lambda r: r["name"]):
         print(f"{record['name']}: {record['path']} ({record['size']} bytes, {record['sha256']})")
