@@ -133,6 +133,9 @@ def test_every_needed_soname_has_a_package_in_the_right_list(contract, system):
         if soname in system["skipped"]:
             assert system["skipped"][soname].strip(), f"{soname}: say why it is skipped"
             continue
+        if soname in system["libraries"]:  # linked from a wheel in every image
+            assert record["link"] == system["libraries"][soname]
+            continue
         package = system["sonames"].get(soname)
         assert package, f"{soname} (needed by {record['needed_by']}) maps to no package"
         allowed = runtime if record["list"] == "runtime" else runtime + preprocessing
@@ -142,13 +145,40 @@ def test_every_needed_soname_has_a_package_in_the_right_list(contract, system):
 def test_train_and_render_get_their_libraries_at_import(contract, system):
     # what open3d and cv2 load at import, and conda's tkinter (scene/deformation.py)
     runtime = system["runtime"]["packages"]
-    for soname in ("libX11.so.6", "libglib-2.0.so.0", "libGL.so.1"):
-        record = contract["sonames"].get(soname)
-        if record is not None:  # libGL.so.1 is open3d's own: no record
-            assert record["loaded"] == "import"
-            assert system["sonames"][soname] in runtime
-    assert "libGL.so.1" not in contract["sonames"]
+    for soname in ("libX11.so.6", "libglib-2.0.so.0", "libgomp.so.1", "libglapi.so.0"):
+        record = contract["sonames"][soname]
+        assert record["loaded"] == "import", soname
+        assert system["sonames"][soname] in runtime, soname
     assert "stdlib:tkinter" in contract["sonames"]["libX11.so.6"]["needed_by"]
+
+
+def test_libgl_comes_from_open3ds_copy_linked_where_the_loader_looks(contract, system):
+    record = contract["sonames"]["libGL.so.1"]
+    # `import cv2` (its Qt) and `import open3d` (its pybind) need it; open3d ships one in
+    # its own folder, which the loader never searches for them
+    assert record["loaded"] == "import"
+    assert {"open3d-cpu", "opencv-python"} <= set(record["needed_by"])
+    assert record["link"] == system["libraries"]["libGL.so.1"] == "open3d/libGL.so.1"
+    assert record["apt_package"] is None
+    assert record["load_order"] == []  # found through the link, not by import order
+
+
+def test_no_need_rests_on_import_order_alone(contract):
+    # a copy the loader does not search serves only when something loaded it first:
+    # each such need gets a package or a stated reason (the package loads its own copy)
+    order_only = {s: r for s, r in contract["sonames"].items() if r["load_order"]}
+    assert "libgomp.so.1" in order_only  # PyPI torch's private copy, if torch came first
+    for soname, record in order_only.items():
+        assert record["apt_package"] or record["skipped"], soname
+
+
+def test_train_logs_to_tensorboard_only_where_preprocessing_installs_it(contract):
+    guarded = contract["guarded_imports"]["torch.utils.tensorboard"]
+    assert guarded["imported_by"] == ["train.py"]
+    assert guarded["entry_points"] == {"train": "top-level"}
+    # tensorflow-cpu requires tensorboard: in the images that preprocess, train.py's
+    # `try: from torch.utils.tensorboard import SummaryWriter` succeeds (loading TensorFlow)
+    assert guarded["needs"]["tensorboard"] == "preprocessing"
 
 
 def test_commands_are_installed_or_linked(contract, system):
