@@ -135,7 +135,7 @@ class Loader:
 
 @dataclass
 class Needs:
-    """What the walk over the objects found: needs, links used, objects loaded at import."""
+    """What the walks found: the needs missing, those served by links, the loads seen."""
 
     missing: dict[str, dict[str, set[str]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(set))
