@@ -200,10 +200,14 @@ class Images:
         return conda_env.delta(self.devel_base(), self.builder("multistage"))
 
     def _commands(self, variant: str) -> steps.Step:
-        """ffmpeg and the like: from preprocessing's system packages, else from wheels."""
+        """Libraries from wheels (open3d's libGL.so.1), in every image, before the user
+        changes (ldconfig runs as root); ffmpeg and the like: from preprocessing's system
+        packages, else from wheels."""
+        libraries = conda_env.wheel_libraries(pins.WHEEL_LIBRARIES)
         if self.preprocesses(variant):
-            return lambda ctr: ctr
-        return conda_env.wheel_commands(pins.WHEEL_COMMANDS)
+            return libraries
+        commands = conda_env.wheel_commands(pins.WHEEL_COMMANDS)
+        return lambda ctr: ctr.with_(libraries).with_(commands)
 
     def _finished(
         self, ctr: dagger.Container, variant: str, home: str, owner: str

@@ -110,6 +110,11 @@ def parse_weight(name: str, table: object) -> Weight:
         sha1=_hex(table["sha1"], name, "sha1", range(40, 41)) if "sha1" in table else "",
         extract=str(table.get("extract", "")),
     )
+    if image != "none" and not (weight.sha256 or weight.sha256_prefix or weight.sha1):
+        raise PlanError(
+            f"{name}: no hash: give sha256 (or sha256_prefix or sha1), so that a changed "
+            "download is caught"
+        )
     if weight.extract and not url.endswith(".zip"):
         raise PlanError(f"{name}: extract needs a .zip url, not {url!r}")
     if image != "none" and root == "hf":
