@@ -180,7 +180,7 @@ def rehearse(
     finally:
         log("")
         log("stand-ins:")
-        for line in [*standins.describe(), weights.describe()]:
+        for line in [*standins.describe(), weights.describe(), *sources.notes]:
             log(f"  - {line}")
         log("slowest steps:")
         for label, seconds in sorted(replayer.steps, key=lambda s: -s[1])[:8]:

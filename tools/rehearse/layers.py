@@ -77,3 +77,12 @@ class LayerStore:
     @staticmethod
     def unmount(point: Path) -> None:
         subprocess.run(["umount", str(point)], check=True)
+
+    def unmount_all(self) -> None:
+        """Every mount still made under the work folder (a failed step leaves its root)."""
+        mounted = [
+            line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        ]
+        for point in reversed(mounted):
+            if point.startswith(f"{self.points}/"):
+                subprocess.run(["umount", "--lazy", point], check=False)

@@ -542,7 +542,6 @@ class Replayer:
 
     def cleanup(self) -> None:
         """Drop the work folder's layers (the rehearsal's mounts end with its namespace)."""
-        for point in reversed(list(self._views.values())):
-            self.store.unmount(point)
+        self.store.unmount_all()
         self._views.clear()
         shutil.rmtree(self.work, ignore_errors=True)

@@ -32,6 +32,7 @@ class GitTrees:
         self.cache = cache / "git"
         self.local = {url.removesuffix(".git"): path for url, path in local.items()}
         self.log = log
+        self.notes: list[str] = []
 
     def _clone(self, url: str, commit: str) -> Path:
         clone = self.cache / f"{_name(url)}.git"
@@ -47,6 +48,39 @@ class GitTrees:
             _git("--git-dir", str(clone), "fetch", "--quiet", "origin", commit)
         return clone
 
+    def _files(self, clone: Path, commit: str, target: Path) -> None:
+        """The commit's files in ``target``; blobs a local clone lacks are named, not fatal.
+
+        A clone made with a size filter (or a mirror that leaves its largest files out)
+        has no copy of some blobs; each is listed in the report.
+        """
+        archive = subprocess.run(
+            ["git", "--git-dir", str(clone), "archive", commit], capture_output=True, check=False
+        )
+        if archive.returncode == 0:
+            subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+            return
+        listing = _git("--git-dir", str(clone), "ls-tree", "-r", "-z", commit, capture=True)
+        for entry in filter(None, listing.split("\0")):
+            meta, path = entry.split("\t", 1)
+            mode, kind, blob = meta.split()
+            if kind != "blob":
+                (target / path).mkdir(parents=True, exist_ok=True)
+                continue
+            content = subprocess.run(
+                ["git", "--git-dir", str(clone), "cat-file", "blob", blob], capture_output=True
+            )
+            if content.returncode != 0:
+                self.notes.append(f"{path} of {clone.name} at {commit[:7]}: not in the clone")
+                continue
+            file = target / path
+            file.parent.mkdir(parents=True, exist_ok=True)
+            if mode == "120000":
+                file.symlink_to(content.stdout.decode())
+            else:
+                file.write_bytes(content.stdout)
+                file.chmod(0o755 if mode == "100755" else 0o644)
+
     def tree(self, url: str, commit: str) -> Path:
         """The files of ``url`` at ``commit``, submodules included, without ``.git``."""
         target = self.cache / "trees" / f"{_name(url)}-{commit}"
@@ -56,10 +90,7 @@ class GitTrees:
         partial = target.with_name(target.name + ".partial")
         subprocess.run(["rm", "-rf", str(partial)], check=True)
         partial.mkdir(parents=True)
-        archive = subprocess.run(
-            ["git", "--git-dir", str(clone), "archive", commit], capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive, check=True)
+        self._files(clone, commit, partial)
         modules = partial / ".gitmodules"
         if modules.is_file():
             parser = configparser.ConfigParser()

@@ -7,7 +7,7 @@ Three layers, kept in the cache under a key of everything that makes them:
 - ``conda``: that Python copied to /opt/conda (its site-packages left behind), its RPATH
   set to ``$ORIGIN/../lib`` as conda's python has it, then, inside the root, pip from
   ``ensurepip`` and the versions of torch, torchvision, torchaudio and numpy that
-  constraints.txt pins (what the bases hold);
+  constraints.txt pins (what the bases hold), and a ``conda-meta`` record of the Python;
 - ``devel``: the devel base's compilers and a CUDA toolkit (``tools/cuda_toolchain``) at
   /usr/local/cuda.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -233,6 +234,7 @@ class BaseStandins:
                 ctr, [f"{CONDA}/bin/python3", "-m", "pip", "install", "-r", "/tmp/constraints.txt"]
             )
             (ctr.root / "tmp/constraints.txt").unlink()
+            _conda_meta(conda, self.python.version)
             return ctr
 
         return self._built(name, (debian,), fill)
@@ -272,8 +274,9 @@ class BaseStandins:
 def _conda_python(conda: Path, built_at: Path) -> None:
     """Make a copied CPython work from /opt/conda, as conda relocates its packages.
 
-    conda's python carries DT_RPATH ``$ORIGIN/../lib``; a copied build keeps the RUNPATH
-    of where it was built, so it is set as conda's (patchelf). The build's own prefix in
+    conda's binaries carry a DT_RPATH relative to themselves (``$ORIGIN/../lib`` for
+    python, ``$ORIGIN/../..`` for its extension modules); a copied build keeps the
+    RUNPATH of where it was built, so each is set as conda's (patchelf). The build's prefix in
     its text files (scripts' ``#!`` lines, the sysconfig data that gives extension builds
     Python's headers) becomes /opt/conda, as conda rewrites its packages' prefix.
     """
@@ -290,14 +293,32 @@ def _conda_python(conda: Path, built_at: Path) -> None:
             content = text.read_bytes()
             if old in content:
                 text.write_bytes(content.replace(old, new))
-    for binary in (conda / "bin").glob("python3*"):
-        if binary.is_file() and not binary.is_symlink() and _is_elf(binary):
+    for binary in conda.rglob("*"):
+        if not binary.is_file() or binary.is_symlink() or not _is_elf(binary):
+            continue
+        found = subprocess.run(
+            [_patchelf(), "--print-rpath", str(binary)], capture_output=True, text=True
+        )
+        if str(built_at) in found.stdout:  # as conda-build sets it: relative, DT_RPATH
+            lib = os.path.relpath(conda / "lib", binary.parent)
             subprocess.run(
-                [_patchelf(), "--force-rpath", "--set-rpath", "$ORIGIN/../lib", str(binary)],
+                [_patchelf(), "--force-rpath", "--set-rpath", f"$ORIGIN/{lib}", str(binary)],
                 check=True,
             )
     if not (conda / "bin/python").exists():
         (conda / "bin/python").symlink_to("python3")
+
+
+def _conda_meta(conda: Path, version: str) -> None:
+    """A conda prefix's record of what it holds (compare_bases.py reads it): the stand-in Python.
+
+    The packages pip installed (torch and the rest) are in pip's view, as they are where
+    the bases install them with conda and pip alike.
+    """
+    meta = conda / "conda-meta"
+    meta.mkdir()
+    record = {"name": "python", "version": version, "build": "rehearsal-stand-in"}
+    (meta / f"python-{version}-rehearsal-stand-in.json").write_text(json.dumps(record))
 
 
 def _patchelf() -> str:

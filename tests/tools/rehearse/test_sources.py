@@ -64,3 +64,17 @@ def test_a_tree_is_the_commits_files_with_its_submodules_at_their_gitlinks(tmp_p
     assert (tree / "third_party" / "glm" / "glm" / "glm.hpp").read_text() == "// v1"
     assert not (tree / ".git").exists()
     assert trees.tree("https://example.invalid/ext.git", pinned) == tree  # kept in the cache
+
+
+def test_a_blob_the_clone_lacks_is_named_and_the_rest_is_there(tmp_path: Path) -> None:
+    repo = tmp_path / "ext"
+    commit = repository(repo, {"setup.py": "# ext", "stale/_C.so": "a stale build"})
+    blob = git(repo, "rev-parse", f"{commit}:stale/_C.so")
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # as a size-filtered clone
+    trees = GitTrees(tmp_path / "cache", {}, log=lambda line: None)
+
+    trees._files(repo / ".git", commit, tmp_path / "tree")
+
+    assert (tmp_path / "tree" / "setup.py").read_text() == "# ext"
+    assert not (tmp_path / "tree" / "stale" / "_C.so").exists()
+    assert trees.notes == [f"stale/_C.so of .git at {commit[:7]}: not in the clone"]
