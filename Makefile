@@ -10,6 +10,11 @@ GPU      ?=
 REGISTRY ?=
 TAG      ?= latest
 REGISTRY_USER ?=
+# make rehearse: which image, with which module options, on which Python 3.10 (the bases').
+VARIANT  ?= multistage
+PREPROCESSING ?=
+PY310    ?= $(shell command -v python3.10)
+REHEARSE_FLAGS ?=
 # Empty: the benchmarks' own default scale (a few minutes).
 BENCH_SCALE ?=
 DATA     := pipeline/src/egstalker/data
@@ -24,7 +29,17 @@ STAMP := $(BIN)/.installed-$(subst $(comma),+,$(subst $(space),,$(EXTRAS)))
 
 .DEFAULT_GOAL := help
 .PHONY: help install test lint build build-runtime build-single verify report publish shell \
-	lock pin-bases bench clean
+	lock pin-bases bench rehearse clean
+
+# GPU=1: every target, not only verify, starts dagger's GPU engine. With and without the
+# variable the CLI runs different engine containers and removes the other one with its
+# cache, so a GPU host keeps it set for every command (any non-empty value counts).
+ifneq ($(strip $(GPU)),)
+  ifeq ($(strip $(_EXPERIMENTAL_DAGGER_GPU_SUPPORT)),)
+    _EXPERIMENTAL_DAGGER_GPU_SUPPORT := 1
+  endif
+  export _EXPERIMENTAL_DAGGER_GPU_SUPPORT
+endif
 
 # Checked before anything runs, so that a push never starts without a place to go.
 ifneq ($(filter publish,$(MAKECMDGOALS)),)
@@ -68,7 +83,7 @@ build-runtime: install  ## the multi-stage runtime image only: OUT/egstalker-mul
 build-single: install  ## the single-stage image only: OUT/egstalker-single-stage.tar
 	$(BIN)/egstalker build --variant single-stage --arch $(call q,$(ARCH)) --output $(call q,$(OUT))
 
-verify: install  ## verify both images; GPU=1 launches kernels on the GPU
+verify: install  ## verify both images; GPU=1 launches kernels on the GPU (set it for every target on a GPU host)
 	$(BIN)/egstalker verify --variant all --arch $(call q,$(ARCH))$(if $(GPU), --gpu)
 
 report: install  ## sizes and build times of both images: OUT/report.txt and OUT/report.json
@@ -88,6 +103,11 @@ lock: install  ## re-lock the Python dependencies in the devel base, with hashes
 pin-bases: install  ## pin the base images' tags to their current digests (needs the dagger CLI)
 	@$(BIN)/python -m egstalker.hostcheck dagger-cli
 	dagger call pin-bases export --path=$(DATA)/base-images.toml
+
+rehearse:  ## build an image's root filesystem here, no engine, and run its probe (root, mmdebstrap): VARIANT=multistage|single-stage [PREPROCESSING=all] [PY310=python3.10]
+	@test -n $(call q,$(PY310)) || { echo "no python3.10 on PATH: give one with PY310=/path/to/python3.10 (it stands for the bases' Python)"; exit 2; }
+	$(MAKE) install EXTRAS=test,rehearse
+	$(VENV)/bin/python -m tools.rehearse --variant $(call q,$(VARIANT)) --python $(call q,$(PY310)) --arch $(call q,$(ARCH))$(if $(PREPROCESSING), --preprocessing $(call q,$(PREPROCESSING))) $(REHEARSE_FLAGS)
 
 bench: install  ## compile-time, rebuild and critical-path benchmarks; prints ratios
 	$(BIN)/python bench/compile_time.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))

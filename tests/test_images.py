@@ -332,10 +332,15 @@ async def test_both_images_get_the_apps_runtime_libraries(variant: str) -> None:
     assert {"libx11-6", "libglib2.0-0"} <= installed  # open3d's GL and tkinter; cv2
 
 
+def command_links(ctr) -> list[Call]:
+    links = named(ctr, "withSymlink")
+    return [c for c in links if c.args["linkName"].startswith("/usr/local/bin/")]
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 async def test_without_preprocessing_ffmpeg_comes_from_imageio_ffmpeg(variant: str) -> None:
     ctr = image(await pipeline(preprocessing="none"), variant)
-    (link,) = named(ctr, "withSymlink")
+    (link,) = command_links(ctr)
     target = pins.SYSTEM_PACKAGES["links"]["ffmpeg"]
     assert link.args == {
         "target": f"/opt/conda/lib/python3.10/site-packages/{target}",
@@ -343,7 +348,34 @@ async def test_without_preprocessing_ffmpeg_comes_from_imageio_ffmpeg(variant: s
     }
     # a wheel file that exists in the pinned imageio-ffmpeg, as the contract recorded it
     assert "imageio-ffmpeg==" in asset_text("data/requirements.txt")
-    assert not named(image(await pipeline(preprocessing="all"), variant), "withSymlink")
+    assert not command_links(image(await pipeline(preprocessing="all"), variant))
+
+
+@pytest.mark.parametrize("preprocessing", ["none", "all"])
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_every_image_lets_the_loader_find_open3ds_libgl(
+    variant: str, preprocessing: str
+) -> None:
+    # cv2's Qt and open3d's pybind need libGL.so.1; the loader never searches open3d's
+    # folder for them, so open3d's copy is linked into a default folder and indexed
+    chain = calls(image(await pipeline(preprocessing=preprocessing), variant))
+    link = Call(
+        "Container",
+        "withSymlink",
+        {
+            "target": "/opt/conda/lib/python3.10/site-packages/open3d/libGL.so.1",
+            "linkName": "/usr/local/lib/libGL.so.1",
+        },
+    )
+    at = chain.index(link)
+    assert chain[at + 1].name == "withExec"
+    assert chain[at + 1].args["args"] == ["ldconfig"]
+    # after the conda environment is in place, before the image's user takes over
+    conda = [i for i, c in enumerate(chain) if c.args.get("path") == "/opt/conda"]
+    users = [i for i, c in enumerate(chain) if c.name == "withUser"]
+    assert all(i < at for i in conda)
+    assert all(at < i for i in users)
+    assert pins.SYSTEM_PACKAGES["libraries"] == {"libGL.so.1": "open3d/libGL.so.1"}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -440,6 +472,7 @@ async def test_the_runtime_image_installs_no_compiler() -> None:
     assert own[0] == ["sh", APT_INSTALL, *pins.RUNTIME_APT_PACKAGES]
     assert [a[1] if a[0] == "python" else a[0] for a in own[1:]] == [
         f"{PROGRAMS}/conda_delta.py",
+        "ldconfig",
         "useradd",
     ]
     assert not COMPILERS & set(pins.RUNTIME_APT_PACKAGES + pins.PREPROCESSING_APT_PACKAGES)

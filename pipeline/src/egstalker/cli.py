@@ -27,10 +27,10 @@ from egstalker import pins
 from egstalker.archs import DEFAULT_ARCH_LIST, resolve_arch_list
 from egstalker.concurrency import run_all
 from egstalker.errors import InvalidOption
-from egstalker.failures import StepsFailed, describe
+from egstalker.failures import PublishIncomplete, StepsFailed, describe
 from egstalker.hostcheck import check_dagger_cli, doctor, engine_problem
 from egstalker.main import Egstalker
-from egstalker.options import check_local_source, checked_settings
+from egstalker.options import check_local_source, check_output_folder, checked_settings
 from egstalker.verification import VARIANTS, VerificationFailed
 
 T = TypeVar("T")
@@ -82,7 +82,7 @@ class OneLineGroup(OneLineUsage, click.Group):
 
 # What the user can fix before anything runs (exit 2), and what failed while running (exit 1).
 USAGE_ERRORS = (InvalidOption, dagger.ProvisionError, dagger.ClientConnectionError)
-RUN_ERRORS = (dagger.QueryError, VerificationFailed)
+RUN_ERRORS = (dagger.QueryError, VerificationFailed, PublishIncomplete, OSError)
 
 
 def leaves(error: BaseException) -> list[BaseException]:
@@ -239,6 +239,14 @@ def build_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def uploaded(source: Path) -> dagger.Directory:
+    """A local checkout as sent to the engine: what the images never use stays here.
+
+    The same list as the module's ``Ignore`` on its ``source`` argument (pins.APP_EXCLUDE).
+    """
+    return dag.host().directory(str(source), exclude=list(pins.APP_EXCLUDE))
+
+
 def pipeline_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The build options every engine command takes; ``command`` gets ``create``."""
 
@@ -246,7 +254,7 @@ def pipeline_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(options: dict[str, Any], source: Path | None, **kwargs: Any) -> Any:
         async def create() -> Egstalker:
-            directory = dag.host().directory(str(source)) if source else None
+            directory = uploaded(source) if source else None
             return await Egstalker.create(source=directory, **options)
 
         return command(create=create, **kwargs)
@@ -273,13 +281,21 @@ def main() -> None:
     """Build, export and verify EGSTalker's GPU container images with Dagger."""
 
 
+def checked_output(_ctx: click.Context, _param: click.Parameter, value: str) -> Path:
+    """The output folder, checked as the options are parsed: before any engine work."""
+    try:
+        return check_output_folder(value)
+    except InvalidOption as err:
+        raise UsageProblem(str(err)) from None
+
+
 def output_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
         "--output",
         "-o",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("build"),
+        default="build",
         show_default=True,
+        callback=checked_output,
         help=f"Directory for {what}.",
     )
 

@@ -44,6 +44,7 @@ class Images:
     base_mismatch: str
     source: dagger.Directory
     source_revision: str
+    detected_gpus: str = ""  # --arch auto: what the engine has (DetectedGpus.record)
 
     # --- what each image is made of ---
 
@@ -238,15 +239,23 @@ class Images:
         )
         return self.image(variant).with_(probe)
 
+    def hygiene_checked(self) -> dagger.Container:
+        """The runtime image with its hygiene check run: no compilers, no build leftovers."""
+        return self.multistage().with_(steps.runtime_hygiene_run(self.conda_changes()))
+
     def conda_changes(self) -> dagger.Directory:
         """What the runtime image's builder added to (or changed in) the devel base's conda."""
         return conda_env.delta(self.devel_base(), self.builder("multistage"))
 
     def _commands(self, variant: str) -> steps.Step:
-        """ffmpeg and the like: from preprocessing's system packages, else from wheels."""
+        """Libraries from wheels (open3d's libGL.so.1), in every image, before the user
+        changes (ldconfig runs as root); ffmpeg and the like: from preprocessing's system
+        packages, else from wheels."""
+        libraries = conda_env.wheel_libraries(pins.WHEEL_LIBRARIES)
         if self.preprocesses(variant):
-            return lambda ctr: ctr
-        return conda_env.wheel_commands(pins.WHEEL_COMMANDS)
+            return libraries
+        commands = conda_env.wheel_commands(pins.WHEEL_COMMANDS)
+        return lambda ctr: ctr.with_(libraries).with_(commands)
 
     def _finished(
         self, ctr: dagger.Container, variant: str, home: str, owner: str
@@ -284,15 +293,24 @@ class Images:
         return self._bake(variant).directory(BAKED)
 
     def _records(self, variant: str) -> dict[str, dagger.File]:
-        """What the manifest records besides the builder's facts: the baked weights."""
-        if not self.bake_weights:
-            return {}
-        return {"weights": self._bake(variant).file(WEIGHTS_RECORD)}
+        """What the manifest records besides the builder's facts: weights, detected GPUs."""
+        records = {}
+        if self.bake_weights:
+            records["weights"] = self._bake(variant).file(WEIGHTS_RECORD)
+        if self.detected_gpus:
+            found = dag.directory().with_new_file("gpus.json", self.detected_gpus)
+            records["detected_gpus"] = found.file("gpus.json")
+        return records
 
     # --- labels ---
 
     def labels(self, variant: str) -> dict[str, str]:
+        detected = {}
+        if self.detected_gpus:
+            description = json.loads(self.detected_gpus)["description"]
+            detected = {"io.egstalker.detected-gpus": description}
         return {
+            **detected,
             "org.opencontainers.image.title": f"egstalker ({variant})",
             "org.opencontainers.image.source": pins.APP.url,
             "org.opencontainers.image.revision": self.source_revision,

@@ -63,6 +63,9 @@ PREPROCESSING_APT_PACKAGES: Final = tuple(SYSTEM_PACKAGES["preprocessing"]["pack
 # Commands an image without preprocessing's packages takes from a wheel (render.py's
 # ffmpeg from imageio-ffmpeg): command -> file under the conda environment's site-packages.
 WHEEL_COMMANDS: Final = dict(SYSTEM_PACKAGES["links"])
+# Libraries every image takes from a wheel (open3d's libGL.so.1): soname -> file under the
+# conda environment's site-packages, linked where the loader finds it.
+WHEEL_LIBRARIES: Final = dict(SYSTEM_PACKAGES["libraries"])
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,9 @@ CONDA_DIR: Final = "/opt/conda"
 CONDA_SITE_PACKAGES: Final = "/opt/conda/lib/python3.10/site-packages"
 # Where commands taken from wheels are linked (before /usr/bin on the bases' PATH).
 COMMAND_LINK_DIR: Final = "/usr/local/bin"
+# Where libraries taken from wheels are linked: a folder of the loader's default
+# configuration (Ubuntu's /etc/ld.so.conf.d/libc.conf), indexed by ldconfig.
+LIBRARY_LINK_DIR: Final = "/usr/local/lib"
 APP_DIR: Final = "/workspace/egstalker"
 # Everything the pipeline itself puts into an image lives under one folder.
 PIPELINE_DIR: Final = "/opt/egstalker"

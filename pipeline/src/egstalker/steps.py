@@ -124,14 +124,30 @@ def python_dependencies(
     return step
 
 
+def per_call(variable: str) -> Step:
+    """A value new at each call, so that the execs after it run again.
+
+    The engine serves a withExec from its cache whenever its inputs are the same, even in
+    a function that is never cached (Dagger 0.21, core/schema/container.go): a step that
+    must see a moving world (the package index, the engine's GPUs) needs this.
+    """
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        return ctr.with_env_variable(variable, str(time.time_ns()))
+
+    return step
+
+
 def requirements_locks(base: dagger.Container) -> dagger.Directory:
     """Resolve each requirement set in ``base`` and lock what it adds, with hashes.
 
     The preprocessing lock holds only what that set adds over the core lock, so the
     builders install the core lock, then (where they preprocess) the second on top.
+    The index moves, so each call resolves anew.
     """
     inputs = [f"{REQUIREMENTS_DIR}/{name}" for name in pins.REQUIREMENT_FILES]
     ctr = base.with_(requirement_files).with_(with_program("lock.py")).with_(with_build_constraints)
+    ctr = ctr.with_(per_call("EGSTALKER_LOCK_RUN"))
     locks = dag.directory()
     previous: list[str] = []
     for requirements in (pins.CORE_REQUIREMENTS, pins.PREPROCESSING_REQUIREMENTS):
@@ -243,10 +259,24 @@ def probe_run(
         if gpu:
             ctr = ctr.experimental_with_all_gp_us()
         if fresh:
-            ctr = ctr.with_env_variable("EGSTALKER_VERIFY_RUN", str(time.time_ns()))
+            ctr = ctr.with_(per_call("EGSTALKER_VERIFY_RUN"))
         return ctr.with_exec(run, expect=dagger.ReturnType.ANY)
 
     return step
+
+
+def gpu_query(ctr: dagger.Container) -> dagger.Container:
+    """List the GPUs the engine attaches (gpu_archs.py), anew at each call.
+
+    The GPUs behind an engine change (another node, another card), so the query never
+    comes from the cache.
+    """
+    return (
+        ctr.with_(with_program("gpu_archs.py"))
+        .experimental_with_all_gp_us()
+        .with_(per_call("EGSTALKER_GPU_QUERY"))
+        .with_exec(["python", program_path("gpu_archs.py")])
+    )
 
 
 def runtime_hygiene_run(conda_delta: dagger.Directory) -> Step:
