@@ -6,9 +6,10 @@ are built with. Only what lies outside the plan is stood in for: the base images
 (``from``), the git trees, and the network's files (``hooks``). Every GraphQL field the
 module uses has a handler here; any other stops the rehearsal, naming it.
 
-A container is a stack of layers (``layers``); a chain's steps write into one new layer,
-each ``withExec`` runs in ``sandbox.py``. A value is computed once per plan (the key of
-each prefix of a chain), so a builder that several chains share is built once.
+A container is a stack of layers (``layers``): a chain's file steps write into a new
+layer, each ``withExec`` runs in ``sandbox.py`` and seals its own. A value is computed once
+per plan prefix (keyed by the prefix's calls), so a builder that several chains share, or
+an environment that several compiles start from, is built once.
 """
 
 from __future__ import annotations
@@ -158,10 +159,13 @@ class Replayer:
         start = next((i for i in range(len(chain) - 1, -1, -1) if keys[i] in self._memo), -1)
         value = self._memo[keys[start]] if start >= 0 else None
         for i in range(start + 1, len(chain)):
-            if isinstance(value, Ctr) and chain[i].name in ("directory", "file"):
+            if isinstance(value, Ctr) and chain[i].name in ("directory", "file", "rootfs"):
                 value = self._close(value)
                 self._memo[keys[i - 1]] = value
             value = self._apply(value, chain[i])
+            if isinstance(value, Ctr) and chain[i].name == "withExec":
+                value = self._close(value)  # a layer per exec, as the engine keeps it,
+                self._memo[keys[i]] = value  # so chains that part after it share it
         if isinstance(value, Ctr):
             value = self._close(value)
         self._memo[keys[-1]] = value
@@ -486,6 +490,9 @@ class Replayer:
         if not folder.is_dir():
             raise RehearsalError(f"no folder {path} in the container")
         return folder
+
+    def _Container_rootfs(self, ctr: Ctr) -> Path:
+        return self.view(ctr)
 
     def _Container_file(self, ctr: Ctr, path: str) -> Path:
         file = self.view(ctr) / path.lstrip("/")

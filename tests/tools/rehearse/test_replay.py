@@ -97,13 +97,25 @@ def test_a_shared_prefix_is_built_once(replayer: Replayer) -> None:
     builder = (
         tiny()
         .with_mounted_cache("/c", dag.cache_volume("runs"))
-        .with_exec(["sh", "-c", "touch /c/run-$$"])
+        .with_exec(["sh", "-c", "echo ran >> /c/runs"])
     )
     replayer.container(builder.with_new_file("/one", "1"))
     replayer.container(builder.with_new_file("/two", "2"))
-    assert len(list(replayer.volume("runs").iterdir())) == 1
+    assert (replayer.volume("runs") / "runs").read_text() == "ran\n"
 
 
 def test_a_field_the_rehearsal_cannot_replay_is_named(replayer: Replayer) -> None:
     with pytest.raises(RehearsalError, match=r"cannot replay Container\.withExposedPort"):
         replayer.container(tiny().with_exposed_port(8080))
+
+
+def test_chains_that_part_after_a_step_share_it(replayer: Replayer) -> None:
+    environment = (
+        tiny()
+        .with_mounted_cache("/c", dag.cache_volume("installs"))
+        .with_exec(["sh", "-c", "echo ran >> /c/runs"])
+    )
+    one = environment.with_exec(["touch", "/one"]).rootfs()
+    two = environment.with_exec(["touch", "/two"]).rootfs()
+    replayer.path(one.diff(two))
+    assert (replayer.volume("installs") / "runs").read_text() == "ran\n"
