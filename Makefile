@@ -10,6 +10,11 @@ GPU      ?=
 REGISTRY ?=
 TAG      ?= latest
 REGISTRY_USER ?=
+# make rehearse: which image, with which module options, on which Python 3.10 (the bases').
+VARIANT  ?= multistage
+PREPROCESSING ?=
+PY310    ?= $(shell command -v python3.10)
+REHEARSE_FLAGS ?=
 # Empty: the benchmarks' own default scale (a few minutes).
 BENCH_SCALE ?=
 DATA     := pipeline/src/egstalker/data
@@ -30,7 +35,17 @@ endif
 
 .DEFAULT_GOAL := help
 .PHONY: help install test lint build build-runtime build-single verify report publish shell \
-	lock pin-bases bench clean
+	lock pin-bases bench rehearse clean
+
+# GPU=1: every target, not only verify, starts dagger's GPU engine. With and without the
+# variable the CLI runs different engine containers and removes the other one with its
+# cache, so a GPU host keeps it set for every command (any non-empty value counts).
+ifneq ($(strip $(GPU)),)
+  ifeq ($(strip $(_EXPERIMENTAL_DAGGER_GPU_SUPPORT)),)
+    _EXPERIMENTAL_DAGGER_GPU_SUPPORT := 1
+  endif
+  export _EXPERIMENTAL_DAGGER_GPU_SUPPORT
+endif
 
 # Checked before anything runs, so that a push never starts without a place to go.
 ifneq ($(filter publish,$(MAKECMDGOALS)),)
@@ -76,7 +91,7 @@ build-runtime: install  ## the multi-stage runtime image only: OUT/egstalker-mul
 build-single: install  ## the single-stage image only: OUT/egstalker-single-stage.tar
 	$(BIN)/egstalker build --variant single-stage --arch $(call q,$(ARCH)) --output $(call q,$(OUT))
 
-verify: install  ## verify both images; GPU=1 launches kernels on the GPU
+verify: install  ## verify both images; GPU=1 launches kernels on the GPU (set it for every target on a GPU host)
 	$(BIN)/egstalker verify --variant all --arch $(call q,$(ARCH))$(if $(GPU), --gpu)
 
 report: install  ## sizes and build times of both images: OUT/report.txt and OUT/report.json
@@ -97,11 +112,17 @@ pin-bases: install  ## pin the base images' tags to their current digests (needs
 	@$(BIN)/python -m egstalker.hostcheck dagger-cli
 	dagger call pin-bases export --path=$(DATA)/base-images.toml
 
-bench: install  ## the CLI's start, compile-time and rebuild benchmarks (nvcc, ccache); prints ratios
+rehearse:  ## build an image's root filesystem here, no engine, and run its probe (root, mmdebstrap): VARIANT=multistage|single-stage [PREPROCESSING=all] [PY310=python3.10]
+	@test -n $(call q,$(PY310)) || { echo "no python3.10 on PATH: give one with PY310=/path/to/python3.10 (it stands for the bases' Python)"; exit 2; }
+	$(MAKE) install EXTRAS=test,rehearse
+	$(VENV)/bin/python -m tools.rehearse --variant $(call q,$(VARIANT)) --python $(call q,$(PY310)) --arch $(call q,$(ARCH))$(if $(PREPROCESSING), --preprocessing $(call q,$(PREPROCESSING))) $(REHEARSE_FLAGS)
+
+bench: install  ## the CLI's start, compile-time, rebuild and critical-path benchmarks; prints ratios
 	$(BIN)/python bench/cli_startup.py
 	$(NVCC_SETUP)
 	$(NVCC_PATH) $(BIN)/python bench/compile_time.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))
 	$(NVCC_PATH) $(BIN)/python bench/rebuild.py$(if $(BENCH_SCALE), --scale $(call q,$(BENCH_SCALE)))
+	$(BIN)/python bench/critical_path.py
 
 # What clean deletes: OUT only inside the checkout (OUT=.. or OUT=/ is refused), VENV there or
 # where it is a virtual environment.

@@ -1,30 +1,13 @@
-"""Reads the plan of a lazy Dagger object offline: the one place that touches SDK internals.
-
-Pinned to dagger-io 0.21.11, whose objects keep their query chain in ``_ctx.selections``:
-each selection has ``type_name``, ``name`` (GraphQL name, e.g. ``withExec``) and ``args``.
-"""
+"""The tests' view of a lazy Dagger object's plan, read offline through ``tools/plan.py``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
+from tools.plan import Call, calls, is_lazy
 
-@dataclass(frozen=True)
-class Call:
-    type_name: str
-    name: str
-    args: dict[str, Any]
-
-
-def calls(obj: Any) -> list[Call]:
-    """The chain of calls that builds ``obj``, root first."""
-    return [Call(s.type_name, s.name, dict(s.args)) for s in obj._ctx.selections]
-
-
-def is_lazy(value: Any) -> bool:
-    return hasattr(value, "_ctx")
+__all__ = ["Call", "calls", "env", "execs", "is_lazy", "named", "render", "strings"]
 
 
 def render(obj: Any) -> tuple:
@@ -74,3 +57,24 @@ def strings(obj: Any, skip: tuple[type, ...] = ()) -> Iterator[str]:
     for c in calls(obj):
         for v in c.args.values():
             yield from walk(v)
+
+
+def nested(obj: Any) -> Iterator[Any]:
+    """Every Dagger object that the plan of ``obj`` takes as an argument, at any depth."""
+
+    def walk(value: Any) -> Iterator[Any]:
+        if is_lazy(value):
+            yield value
+            yield from nested(value)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                yield from walk(v)
+
+    for c in calls(obj):
+        for v in c.args.values():
+            yield from walk(v)
+
+
+def all_execs(obj: Any) -> list[list[str]]:
+    """The withExec argument lists of ``obj`` and of every object its plan takes."""
+    return [*execs(obj), *(args for inner in nested(obj) for args in execs(inner))]

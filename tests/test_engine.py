@@ -58,3 +58,22 @@ async def test_gpu_verification_launches_kernels(connected) -> None:
     statuses = {c["name"]: c["status"] for c in report["checks"]}
     assert statuses["simple_knn kernel"] == "passed"
     assert statuses["rasterizer kernels"] == "passed"
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("_EXPERIMENTAL_DAGGER_GPU_SUPPORT")), reason="the engine has GPU support"
+)
+async def test_auto_without_gpu_support_fails_at_once_with_the_fix(connected) -> None:
+    with pytest.raises(InvalidOption, match="the engine has no GPU support: start dagger with"):
+        await Egstalker.create(arch="auto")
+
+
+@pytest.mark.gpu
+async def test_auto_builds_for_the_engines_gpus(connected) -> None:
+    egs = await Egstalker.create(arch="auto", pytorch3d=False)
+    found = json.loads(egs.detected_gpus)
+    assert found["arch_list"] == egs.arch_list
+    image = egs.build_multistage()
+    assert await image.label("io.egstalker.detected-gpus") == found["description"]
+    manifest = json.loads(await image.file("/opt/egstalker/manifest.json").contents())
+    assert manifest["detected_gpus"]["gpus"] == found["gpus"]

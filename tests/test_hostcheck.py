@@ -12,6 +12,7 @@ import pytest
 from egstalker import hostcheck
 from egstalker.hostcheck import (
     check_engine,
+    check_gpu_variable,
     engine_is_local,
     engine_problem,
     parse_dagger_version,
@@ -91,9 +92,7 @@ def test_the_first_runtime_found_decides_as_in_the_cli(host: Path) -> None:
     "runner",
     [
         "tcp://builder.internal:8080",
-        "kube-pod://dagger-engine-abc?namespace=dagger",
         "unix:///run/dagger/engine.sock",
-        "ssh://me@gpu-node",
         "dagger-cloud://default-engine-config.dagger.cloud",
     ],
 )
@@ -103,6 +102,56 @@ def test_a_remote_engine_needs_nothing_here(
     monkeypatch.setenv("_EXPERIMENTAL_DAGGER_RUNNER_HOST", runner)
     assert engine_problem() is None
     assert not engine_is_local()
+
+
+@pytest.mark.parametrize(
+    ("runner", "command", "says"),
+    [
+        ("ssh://me@gpu-node", "ssh", "`ssh HOST buildctl dial-stdio`"),
+        ("kube-pod://dagger-engine-abc?namespace=dagger", "kubectl", "pods/exec"),
+    ],
+)
+def test_a_dialled_engine_needs_its_command_here(
+    host: Path, monkeypatch: pytest.MonkeyPatch, runner: str, command: str, says: str
+) -> None:
+    monkeypatch.setenv("_EXPERIMENTAL_DAGGER_RUNNER_HOST", runner)
+    problem = engine_problem()
+    assert problem is not None
+    assert f"{command} not found: " in problem
+    assert says in problem
+    tool(host, command)
+    assert engine_problem() is None
+    assert says in check_engine().detail  # what the other end needs is said even then
+    assert not engine_is_local()
+
+
+@pytest.mark.parametrize("value", ["1", "true", "yes", "0"])
+def test_gpu_support_is_any_value_and_names_the_gpu_engine(
+    host: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """The CLI tests the variable for non-empty only (cmd/dagger/engine.go), "0" included."""
+    monkeypatch.setenv("_EXPERIMENTAL_DAGGER_GPU_SUPPORT", value)
+    finding = check_gpu_variable()
+    assert finding.ok
+    assert f"registry.dagger.io/engine:v{DAGGER_VERSION}-gpu" in finding.detail
+    assert "keep it set for every command" in finding.detail
+    tool(host, "docker")
+    assert check_engine().detail.startswith(
+        f"the engine image registry.dagger.io/engine:v{DAGGER_VERSION}-gpu, started with docker"
+    )
+
+
+def test_without_gpu_support_the_plain_engine_is_named(
+    host: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("_EXPERIMENTAL_DAGGER_GPU_SUPPORT", raising=False)
+    finding = check_gpu_variable()
+    assert not finding.ok
+    assert "for every command (make: GPU=1)" in finding.detail
+    tool(host, "docker")
+    assert check_engine().detail.startswith(
+        f"the engine image registry.dagger.io/engine:v{DAGGER_VERSION}, started"
+    )
 
 
 def test_a_runner_host_naming_a_runtime_needs_that_runtime(

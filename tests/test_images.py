@@ -11,7 +11,7 @@ from dagger import dag
 
 from egstalker import Egstalker, pins
 from egstalker.assets import asset_text
-from tests.plan import Call, calls, env, execs, named, render, strings
+from tests.plan import Call, all_execs, calls, env, execs, named, nested, render, strings
 
 pytestmark = pytest.mark.anyio
 
@@ -23,9 +23,14 @@ REQUIREMENTS_DIR = "/opt/egstalker/requirements"
 REQUIREMENTS = f"{REQUIREMENTS_DIR}/requirements.txt"
 PREPROCESSING = f"{REQUIREMENTS_DIR}/requirements-preprocessing.txt"
 CONSTRAINTS = f"{REQUIREMENTS_DIR}/constraints.txt"
-CORE_INSTALL = ["pip", "install", "-r", REQUIREMENTS, "-c", CONSTRAINTS]
-PREPROCESSING_INSTALL = ["pip", "install", "-r", REQUIREMENTS, "-r", PREPROCESSING]
-PREPROCESSING_INSTALL += ["-c", CONSTRAINTS]
+UV_INSTALL = ["uv", "pip", "install", "--python", "/opt/conda/bin/python"]
+UV_OPTIONS = ["--build-constraints", f"{REQUIREMENTS_DIR}/build-constraints.txt"]
+UV_OPTIONS += ["--cache-dir", "/root/.cache/uv", "--link-mode", "copy", "--compile-bytecode"]
+CORE_INSTALL = [*UV_INSTALL, "-r", REQUIREMENTS, "-c", CONSTRAINTS, *UV_OPTIONS]
+PREPROCESSING_INSTALL = [*UV_INSTALL, "-r", REQUIREMENTS, "-r", PREPROCESSING]
+PREPROCESSING_INSTALL += ["-c", CONSTRAINTS, *UV_OPTIONS]
+SITE = pins.CONDA_SITE_PACKAGES
+INSTALL_SCOPE = f"{PROGRAMS}/install_scope.py"
 COMPILERS = {"gcc", "g++", "cc", "c++", "nvcc", "build-essential", "clang"}
 VARIANTS = ("single-stage", "multistage")
 
@@ -43,11 +48,22 @@ def apt_lists(ctr) -> list[list[str]]:
 
 
 def pip_installs(ctr) -> list[list[str]]:
-    return [a for a in execs(ctr) if a[:2] == ["pip", "install"]]
+    return [a for a in execs(ctr) if a[:3] == ["uv", "pip", "install"]]
 
 
-def compiled(ctr) -> list[str]:
-    return [args[2] for args in execs(ctr) if args[1:2] == [BUILD_EXTENSION]]
+def compile_execs(obj) -> list[list[str]]:
+    """The compile commands anywhere in the plan (each in its branch), once each, in order."""
+    found = {tuple(args): args for args in all_execs(obj) if BUILD_EXTENSION in args}
+    return list(found.values())
+
+
+def compiled(obj) -> list[str]:
+    return [args[args.index(BUILD_EXTENSION) + 1] for args in compile_execs(obj)]
+
+
+def merged(builder) -> list[object]:
+    """The directories merged into site-packages: what each compile added."""
+    return [c.args["source"] for c in named(builder, "withDirectory") if c.args["path"] == SITE]
 
 
 def files(ctr) -> dict[str, str]:
@@ -55,8 +71,15 @@ def files(ctr) -> dict[str, str]:
 
 
 def mounted_source(ctr, name: str) -> list[Call]:
-    (mount,) = [c for c in named(ctr, "withMountedDirectory") if c.args["path"].endswith(name)]
-    return calls(mount.args["source"])
+    """The chain of the source mounted for a compile, wherever in the plan it is."""
+    mounts = {
+        render(c.args["source"]): calls(c.args["source"])
+        for inner in nested(ctr)
+        for c in named(inner, "withMountedDirectory")
+        if c.args["path"].endswith(name)
+    }
+    (mount,) = mounts.values()
+    return mount
 
 
 def labels(ctr) -> dict[str, str]:
@@ -97,22 +120,74 @@ async def test_core_dependencies_in_one_install_under_constraints_with_a_pip_cac
     for pin in ("torch==2.1.2", "torchvision==0.16.2", "torchaudio==2.1.2", "numpy<2"):
         assert pin in written[CONSTRAINTS].splitlines()
     caches = {
-        c.args["path"]: calls(c.args["cache"])[-1].args for c in named(builder, "withMountedCache")
+        c.args["path"]: calls(c.args["cache"])[-1].args
+        for inner in (builder, *nested(builder))
+        for c in named(inner, "withMountedCache")
     }
-    assert caches["/root/.cache/pip"] == {"key": "egstalker-pip-py310-cu118"}
+    assert caches["/root/.cache/uv"] == {"key": "egstalker-uv-py310-cu118"}
     assert caches["/root/.cache/ccache"] == {"key": "egstalker-ccache-cu118-gcc11"}
 
 
-async def test_the_preprocessing_builder_extends_the_core_one() -> None:
-    egs = await pipeline()
-    core = (await pipeline(preprocessing="none")).builder()
-    full = egs.builder()  # the single-stage image preprocesses by default
-    assert render(full)[: len(render(core))] == render(core)  # one compile serves both images
+async def test_the_preprocessing_builder_shares_the_environment_and_the_compiles() -> None:
+    egs = (await pipeline())._images()
+    core, full = egs.core_builder(), egs.preprocessing_builder()
+    environment = render(egs.python_environment())
+    assert render(full)[: len(environment)] == environment
     assert apt_lists(full)[1] == list(pins.PREPROCESSING_APT_PACKAGES)
     assert pip_installs(full) == [CORE_INSTALL, PREPROCESSING_INSTALL]
     assert compiled(full) == ["simple_knn", "diff_gaussian_rasterization", "pytorch3d"]
+    # one compile of each extension serves both builders: the very same results are merged
+    assert [render(d) for d in merged(full)[:2]] == [render(d) for d in merged(core)]
     # the last architecture check covers every compiled package
     assert execs(full)[-1][-3:] == ["simple_knn", "diff_gaussian_rasterization", "pytorch3d"]
+
+
+async def test_no_compile_depends_on_another_or_on_preprocessing() -> None:
+    egs = (await pipeline())._images()  # defaults: pytorch3d for the single-stage image
+    results = egs.compiled()
+    assert list(results) == ["simple_knn", "diff_gaussian_rasterization", "pytorch3d"]
+    for name, result in results.items():
+        assert compiled(result) == [name]  # its own compile and no other
+    for name in ("simple_knn", "diff_gaussian_rasterization"):
+        assert PREPROCESSING_INSTALL not in all_execs(results[name])
+    # the runtime image's builder waits for no preprocessing package, nor for pytorch3d
+    runtime_builder = egs.builder("multistage")
+    assert PREPROCESSING_INSTALL not in all_execs(runtime_builder)
+    assert compiled(runtime_builder) == ["simple_knn", "diff_gaussian_rasterization"]
+
+
+async def test_each_compile_is_one_checked_install_whose_additions_are_merged() -> None:
+    egs = (await pipeline(preprocessing="none"))._images()
+    environment = egs._compile_settings(egs.python_environment())
+    for result in merged(egs.core_builder()):
+        chain = calls(result)
+        # the diff of the container's root, before and after the compile, at site-packages
+        assert chain[-1] == Call("Directory", "directory", {"path": SITE})
+        assert chain[-2].name == "diff"
+        assert chain[-3] == Call("Container", "rootfs", {})
+        assert render(result)[:-3] == render(environment)
+        branch = calls(chain[-2].args["other"])
+        assert branch[: len(calls(environment))] == calls(environment)
+        # one exec apart: the engine reads the changes from that exec's layer alone
+        added = branch[len(calls(environment)) :]
+        assert [c.name for c in added] == [
+            "withMountedCache", "withMountedDirectory", "withExec", "rootfs"
+        ]  # fmt: skip
+        args = added[2].args["args"]
+        assert args[:5] == ["python", INSTALL_SCOPE, pins.CONDA_DIR, SITE, "--"]
+        assert args[-2:] == ["--concurrent-builds", "2"]  # two compiles share the builder
+
+
+@pytest.mark.parametrize(
+    ("options", "concurrent"),
+    [({}, "3"), ({"preprocessing": "all"}, "3"), ({"pytorch3d": False}, "2")],
+)
+async def test_compiles_are_sized_for_those_that_run_beside_them(
+    options: dict, concurrent: str
+) -> None:
+    egs = await pipeline(**options)
+    for args in compile_execs(egs._images().preprocessing_builder()):
+        assert args[-2:] == ["--concurrent-builds", concurrent]
 
 
 async def test_requirements_cover_what_earlier_images_missed() -> None:
@@ -146,9 +221,8 @@ async def test_extensions_compile_for_the_arch_list_from_their_pinned_commits() 
         assert Call("GitRepository", "commit", {"id": pin.commit}) in source
         (filt,) = [c for c in source if c.name == "filter"]
         assert "**/*.so" in filt.args["exclude"]  # stale prebuilt objects never reach the build
-    for args in execs(builder):
-        if args[1:2] == [BUILD_EXTENSION]:
-            assert args[-2:] == ["--ccache-dir", "/root/.cache/ccache"]
+    for args in compile_execs(builder):
+        assert args[-4:-2] == ["--ccache-dir", "/root/.cache/ccache"]
     assert files(builder)[BUILD_EXTENSION] == asset_text("programs/build_extension.py")
 
 
@@ -169,6 +243,12 @@ async def test_arch_settings_come_after_the_dependency_install() -> None:
     builder = (await pipeline()).builder()
     pip_at = position(builder, "withExec", args=CORE_INSTALL)
     assert position(builder, "withEnvVariable", name="TORCH_CUDA_ARCH_LIST") > pip_at
+
+
+async def test_another_architecture_list_reinstalls_nothing() -> None:
+    one, other = (await pipeline(arch="8.6"))._images(), (await pipeline(arch="9.0"))._images()
+    assert render(one.preprocessing_environment()) == render(other.preprocessing_environment())
+    assert render(one.core_builder()) != render(other.core_builder())  # the compiles do change
 
 
 async def test_the_builders_do_not_depend_on_the_app_source() -> None:
@@ -192,19 +272,35 @@ async def test_the_builder_checks_the_compiled_code_and_writes_the_manifest() ->
 
 async def test_source_builds_get_a_setuptools_that_still_has_pkg_resources() -> None:
     builder = (await pipeline()).builder()
+    for install in (CORE_INSTALL, PREPROCESSING_INSTALL):
+        assert install in pip_installs(builder)  # --build-constraints build-constraints.txt
+    assert not [v for v in env(builder) if v.startswith(("PIP_", "UV_"))]  # none left behind
+    assert "setuptools<81" in asset_text("data/build-constraints.txt").splitlines()
+
+
+async def test_uv_installs_the_dependencies_but_is_mounted_for_those_steps_only() -> None:
+    egs = (await pipeline())._images()
+    builder = egs.builder("single-stage")
     chain = calls(builder)
     for install in (CORE_INSTALL, PREPROCESSING_INSTALL):
         at = position(builder, "withExec", args=install)
-        for variable in ("PIP_BUILD_CONSTRAINT", "PIP_CONSTRAINT"):  # new pips, old pips
-            setting = Call(
-                "Container",
-                "withEnvVariable",
-                {"name": variable, "value": f"{REQUIREMENTS_DIR}/build-constraints.txt"},
-            )
-            assert setting in chain[at - 2 : at]
-            unset = Call("Container", "withoutEnvVariable", {"name": variable})
-            assert unset in chain[at + 1 : at + 3]
-    assert "setuptools<81" in asset_text("data/build-constraints.txt").splitlines()
+        assert chain[at - 1].name == "withMountedFile"
+        assert chain[at - 1].args["path"] == "/usr/local/bin/uv"  # on the bases' PATH
+        assert chain[at + 1] == Call("Container", "withoutMount", {"path": "/usr/local/bin/uv"})
+        assert chain[at + 2] == Call("Container", "withoutMount", {"path": "/root/.cache/uv"})
+        # uv comes from its hash-pinned wheel, installed in a container beside the builder
+        uv = calls(chain[at - 1].args["source"])
+        assert uv[1] == Call("Container", "from", {"address": pins.DEVEL_IMAGE})
+        assert [c.args["args"][:4] for c in uv if c.name == "withExec"] == [
+            ["pip", "install", "--no-deps", "--require-hashes"]
+        ]
+        assert uv[-1] == Call("Container", "file", {"path": "/tmp/build-tools/bin/uv"})
+    tools = asset_text("data/build-tools.txt")
+    assert "uv==0.13.9 \\\n    --hash=sha256:" in tools
+    for ctr in (builder, egs.image("multistage"), egs.image("single-stage")):
+        written = [c.args["path"] for c in named(ctr, "withNewFile")]
+        copied = [c.args["path"] for c in named(ctr, "withFile")]
+        assert not [p for p in written + copied if p.endswith("/uv")]
 
 
 # --- what each image can run ---
@@ -236,10 +332,15 @@ async def test_both_images_get_the_apps_runtime_libraries(variant: str) -> None:
     assert {"libx11-6", "libglib2.0-0"} <= installed  # open3d's GL and tkinter; cv2
 
 
+def command_links(ctr) -> list[Call]:
+    links = named(ctr, "withSymlink")
+    return [c for c in links if c.args["linkName"].startswith("/usr/local/bin/")]
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 async def test_without_preprocessing_ffmpeg_comes_from_imageio_ffmpeg(variant: str) -> None:
     ctr = image(await pipeline(preprocessing="none"), variant)
-    (link,) = named(ctr, "withSymlink")
+    (link,) = command_links(ctr)
     target = pins.SYSTEM_PACKAGES["links"]["ffmpeg"]
     assert link.args == {
         "target": f"/opt/conda/lib/python3.10/site-packages/{target}",
@@ -247,7 +348,34 @@ async def test_without_preprocessing_ffmpeg_comes_from_imageio_ffmpeg(variant: s
     }
     # a wheel file that exists in the pinned imageio-ffmpeg, as the contract recorded it
     assert "imageio-ffmpeg==" in asset_text("data/requirements.txt")
-    assert not named(image(await pipeline(preprocessing="all"), variant), "withSymlink")
+    assert not command_links(image(await pipeline(preprocessing="all"), variant))
+
+
+@pytest.mark.parametrize("preprocessing", ["none", "all"])
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_every_image_lets_the_loader_find_open3ds_libgl(
+    variant: str, preprocessing: str
+) -> None:
+    # cv2's Qt and open3d's pybind need libGL.so.1; the loader never searches open3d's
+    # folder for them, so open3d's copy is linked into a default folder and indexed
+    chain = calls(image(await pipeline(preprocessing=preprocessing), variant))
+    link = Call(
+        "Container",
+        "withSymlink",
+        {
+            "target": "/opt/conda/lib/python3.10/site-packages/open3d/libGL.so.1",
+            "linkName": "/usr/local/lib/libGL.so.1",
+        },
+    )
+    at = chain.index(link)
+    assert chain[at + 1].name == "withExec"
+    assert chain[at + 1].args["args"] == ["ldconfig"]
+    # after the conda environment is in place, before the image's user takes over
+    conda = [i for i, c in enumerate(chain) if c.args.get("path") == "/opt/conda"]
+    users = [i for i, c in enumerate(chain) if c.name == "withUser"]
+    assert all(i < at for i in conda)
+    assert all(at < i for i in users)
+    assert pins.SYSTEM_PACKAGES["libraries"] == {"libGL.so.1": "open3d/libGL.so.1"}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -344,6 +472,7 @@ async def test_the_runtime_image_installs_no_compiler() -> None:
     assert own[0] == ["sh", APT_INSTALL, *pins.RUNTIME_APT_PACKAGES]
     assert [a[1] if a[0] == "python" else a[0] for a in own[1:]] == [
         f"{PROGRAMS}/conda_delta.py",
+        "ldconfig",
         "useradd",
     ]
     assert not COMPILERS & set(pins.RUNTIME_APT_PACKAGES + pins.PREPROCESSING_APT_PACKAGES)

@@ -121,12 +121,13 @@ async def test_a_lock_installs_exactly_the_locked_files() -> None:
     locked = "six==1.16.0 \\\n    --hash=sha256:" + "0" * 64 + "\n"
     base = dag.container().from_("img")
     for requirements in (pins.CORE_REQUIREMENTS, pins.PREPROCESSING_REQUIREMENTS):
-        image = base.with_(steps.python_dependencies(requirements, locked))
+        image = base.with_(steps.python_dependencies(requirements, locked, dag.file("uv", "")))
         path = f"{REQUIREMENTS_DIR}/{requirements.lock}"
         files = {c.args["path"]: c.args["contents"] for c in named(image, "withNewFile")}
         assert files[path] == locked
-        assert execs(image)[-1] == [
-            "pip", "install", "--require-hashes", "--no-deps", "-r", path, "-c", CONSTRAINTS,
+        install = execs(image)[-1]
+        assert install[install.index("--python") + 2 : install.index("--build-constraints")] == [
+            "--require-hashes", "--no-deps", "-r", path,
         ]  # fmt: skip
 
 
@@ -145,3 +146,27 @@ async def test_make_lock_resolves_both_sets_in_the_devel_base() -> None:
     ]  # fmt: skip
     second = [c for c in commands if c["args"][1:2] == ["/opt/egstalker/programs/lock.py"]][-1]
     assert second["args"][-2:] == ["--over", "/tmp/requirements.lock"]  # only what it adds
+
+
+async def test_each_lock_resolves_anew() -> None:
+    """`cache="never"` re-runs the function only: the resolving exec needs an input of its own."""
+    egs = await pipeline()
+
+    def resolving(locks) -> list[Call]:
+        (written,) = [
+            c.args["source"] for c in calls(locks) if c.args.get("path") == "requirements.lock"
+        ]
+        chain = calls(written)
+        first = next(
+            i for i, c in enumerate(chain) if c.args.get("args", [""])[:2] == ["pip", "install"]
+        )
+        return chain[: first + 1]
+
+    first, second = resolving(egs.lock()), resolving(egs.lock())
+    assert first[-1] == second[-1]  # the same resolve, with a new value before it
+
+    def run(chain: list[Call]) -> list[str]:
+        return [c.args["value"] for c in chain if c.args.get("name") == "EGSTALKER_LOCK_RUN"]
+
+    assert len(run(first)) == len(run(second)) == 1
+    assert run(first) != run(second)

@@ -98,3 +98,25 @@ async def test_publish_refuses_bad_input_before_any_push() -> None:
         await egs.publish("ghcr.io/me/egstalker", username="me")
     with pytest.raises(InvalidOption, match=r"must be lowercase: use 'ghcr\.io/me/egstalker'"):
         await egs.publish("ghcr.io/Me/EGStalker")
+
+
+def test_every_reference_the_push_uses_is_within_the_limits() -> None:
+    """TAG-single-stage is a tag too: 13 characters longer than the one given."""
+    assert len(publish_refs("ghcr.io/me/x", "t" * 115)["single-stage"].split(":")[-1]) == 128
+    with pytest.raises(InvalidOption) as err:
+        publish_refs("ghcr.io/me/x", "t" * 116)
+    assert "TAG-single-stage, would be 129 characters" in str(err.value)
+    assert "use a tag of at most 115" in str(err.value)
+    with pytest.raises(InvalidOption, match="registries take at most 255"):
+        publish_refs("ghcr.io/" + "a" * 250, "1.0")
+
+
+@pytest.mark.parametrize("username", ["me:you", "me\nyou", "me\x00", "\x7f", "tab\there"])
+def test_a_username_basic_auth_cannot_carry_is_refused(username: str) -> None:
+    with pytest.raises(InvalidOption, match=r"invalid username .*HTTP basic auth cannot carry"):
+        check_credentials(username, has_password=True)
+
+
+@pytest.mark.parametrize("username", ["me", "me@example.com", "my-bot+ci", "\u00e9lodie"])
+def test_usernames_basic_auth_carries_pass(username: str) -> None:
+    check_credentials(username, has_password=True)

@@ -507,6 +507,7 @@ def test_dagger_targets_refuse_another_cli_version(tmp_path: Path) -> None:
         (["verify", "GPU=1"], ".venv-bin/egstalker verify --variant all --arch 8.6 --gpu"),
         (["verify"], ".venv-bin/egstalker verify --variant all --arch 8.6"),
         (["bench"], ".venv-bin/python bench/compile_time.py"),
+        (["bench"], ".venv-bin/python bench/critical_path.py"),
         (["bench", "BENCH_SCALE=0.5"], ".venv-bin/python bench/compile_time.py --scale 0.5"),
     ],
 )  # fmt: skip

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -181,6 +182,11 @@ def test_an_unreachable_server_fails_naming_the_url(tmp_path, roots):
     result = run(tmp_path, data, *bake_args(roots, tmp_path / "m.json", "runtime"))
     assert result.returncode == 1
     assert "vgg16: cannot download http://127.0.0.1:9/vgg16-" in result.stderr
+    # the fix ends the step's own output, which `dagger call` and the CLI both show
+    assert result.stderr.rstrip().splitlines()[-1] == (
+        "hint: a download failed: check the network or a proxy of the engine, or build with "
+        "--bake-weights=false (the app then downloads them on first use)"
+    )
 
 
 def test_a_file_already_in_place_is_kept(tmp_path, server, roots):
@@ -215,6 +221,17 @@ def test_a_bad_table_is_named(tmp_path, change, message):
     assert message in result.stderr
 
 
+@pytest.mark.parametrize("image", ["runtime", "preprocessing"])
+def test_a_baked_file_without_a_hash_is_refused(tmp_path, image):
+    data = plan("http://127.0.0.1:9")
+    del data["vgg16"]["sha256_prefix"]
+    data["vgg16"]["image"] = image
+    message = "vgg16: no hash: give sha256 (or sha256_prefix or sha1)"
+    result = run(tmp_path, data, "--check")
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
 def test_a_missing_root_is_named(tmp_path):
     result = run(tmp_path, plan("http://127.0.0.1:9"), "--image", "preprocessing",
                  "--manifest", str(tmp_path / "m.json"), "--root", f"torch={tmp_path}")  # fmt: skip
@@ -234,3 +251,10 @@ def test_the_project_weights_file_is_valid(tmp_path):
             # torchvision names its files NAME-<sha256 prefix>.pth
             assert table["path"].endswith(f"-{table['sha256_prefix']}.pth"), name
             assert table["url"].rsplit("/", 1)[1] == table["path"].rsplit("/", 1)[1], name
+        # a name carrying a sha256 prefix (torchvision's, face_alignment's) agrees with the
+        # whole digest where that is known
+        prefix = re.search(r"-([0-9a-f]{6,})\.(pth|zip)$", table["path"])
+        if prefix and "sha256" in table:
+            assert table["sha256"].startswith(prefix[1]), name
+        if table["image"] != "none":
+            assert {"sha256", "sha256_prefix", "sha1"} & set(table), f"{name} has no hash"

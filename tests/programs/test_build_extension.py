@@ -80,6 +80,33 @@ def test_the_chosen_settings_fit_the_measured_memory(
         assert threads == min(targets, cpus)
 
 
+@pytest.mark.parametrize("concurrent", [2, 3])
+@pytest.mark.parametrize("cpus", [2, 4, 16, 64])
+@pytest.mark.parametrize("memory_gib", [8, 16, 24, 32, 128, 512])
+@pytest.mark.parametrize("arch_list", ["8.6", "8.0;8.6", "7.5;8.0;8.6;8.9;9.0"])
+def test_compiles_side_by_side_fit_the_measured_memory_together(
+    concurrent: int, cpus: int, memory_gib: int, arch_list: str
+) -> None:
+    """Compiles that run at once, each sized for its share, fit together at their peak."""
+    env = build_extension.build_environment(
+        {"TORCH_CUDA_ARCH_LIST": arch_list}, cpus, memory_gib * GIB, concurrent
+    )
+    jobs = int(env["MAX_JOBS"])
+    threads = int(env.get("NVCC_APPEND_FLAGS", "--threads=1").split("=")[1])
+    if memory_gib * GIB >= concurrent * MEASURED_PER_THREAD:  # room for one job of each
+        assert concurrent * jobs * threads * MEASURED_PER_THREAD <= memory_gib * GIB
+    assert 1 <= jobs <= cpus  # the cores are shared, not divided
+
+
+def test_a_2_core_24_gb_builder_side_by_side() -> None:
+    """The smallest supported builder: the two extensions and pytorch3d at once."""
+    one = build_extension.build_environment({"TORCH_CUDA_ARCH_LIST": "8.6"}, 2, 24 * GIB, 3)
+    assert one["MAX_JOBS"] == "2"  # 3 compiles x 2 jobs x 3 GiB = 18 GiB
+    five = {"TORCH_CUDA_ARCH_LIST": "7.5;8.0;8.6;8.9;9.0"}
+    portable = build_extension.build_environment(five, 2, 24 * GIB, 3)
+    assert (portable["MAX_JOBS"], portable["NVCC_APPEND_FLAGS"]) == ("1", "--threads=2")
+
+
 @pytest.mark.parametrize(
     ("arch_list", "targets"), [("8.6", 1), ("8.0;8.6", 2), ("8.6+PTX", 2), ("7.5 8.0;8.6+PTX", 4)]
 )
@@ -160,7 +187,19 @@ def test_refuses_to_build_without_an_arch_list(programs_dir: Path, tmp_path: Pat
 def test_usage_error(programs_dir: Path) -> None:
     result = run(programs_dir, env=dict(os.environ))
     assert result.returncode == 2
-    assert "usage: build_extension.py [-h] [--ccache-dir CCACHE_DIR] name source" in result.stderr
+    usage = " ".join(result.stderr.split("build_extension.py: error")[0].split())
+    assert usage == (
+        "usage: build_extension.py [-h] [--ccache-dir CCACHE_DIR] [--concurrent-builds N]"
+        " name source"
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_a_bad_concurrent_builds_is_refused(programs_dir: Path, value: str) -> None:
+    env = dict(os.environ, TORCH_CUDA_ARCH_LIST="8.6")
+    result = run(programs_dir, "simple_knn", ".", f"--concurrent-builds={value}", env=env)
+    assert result.returncode == 2
+    assert f"invalid value '{value}': give a whole number of at least 1" in result.stderr
 
 
 def test_builds_with_the_image_python_and_passes_the_settings(

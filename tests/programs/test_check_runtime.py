@@ -26,6 +26,21 @@ def test_finds_compilers_on_path(tmp_path: Path) -> None:
     assert found == [f"gcc at {tmp_path}/bin/gcc", f"nvcc at {tmp_path}/bin/nvcc"]
 
 
+def test_uv_is_a_build_tool_that_no_runtime_image_may_hold(tmp_path: Path) -> None:
+    """uv installs the builder's packages; it must reach no image, in any form."""
+    image, bin_dir, site = tmp_path / "image", tmp_path / "bin", tmp_path / "site-packages"
+    fake_tool(bin_dir, "uv")
+    (site / "uv-0.13.9.dist-info").mkdir(parents=True)
+    (image / "root" / ".cache" / "uv" / "wheels-v5").mkdir(parents=True)
+    result = run([site], path=str(bin_dir), image_root=image)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"build tool on PATH: uv at {bin_dir}/uv",
+        f"build leftover: {site}/uv-0.13.9.dist-info",
+        f"uv cache left in the image: {image}/root/.cache/uv",
+    ]
+
+
 def test_finds_build_leftovers(tmp_path: Path) -> None:
     (tmp_path / "pkg" / "build" / "temp.linux-x86_64-cpython-310").mkdir(parents=True)
     (tmp_path / "pkg" / "rasterizer_impl.o").write_text("")
@@ -56,7 +71,7 @@ def test_clean_image_passes_and_dirty_one_fails(tmp_path: Path) -> None:
     (image / "root" / ".cache" / "pip").mkdir(parents=True)  # there, but empty
     result = run([clean], path=str(tmp_path / "nothing"), image_root=image)
     assert result.returncode == 0, result.stdout
-    assert "runtime hygiene ok" in result.stdout
+    assert "runtime hygiene ok: no compiler or build tool (uv) on PATH" in result.stdout
 
     fake_tool(bin_dir, "g++")
     (clean / "leftover.o").write_text("")

@@ -112,6 +112,11 @@ def test_each_difference_is_named_and_recorded(tmp_path: Path) -> None:
     out = tmp_path / "out" / "bases.json"
     result = run("compare", devel, runtime, "--result", out, cwd=tmp_path)
     assert result.returncode == 3, result.stderr
+    # the fix ends the step's own output, which `dagger call` and the CLI both show
+    assert result.stderr.rstrip().splitlines()[-1] == (
+        "hint: the runtime base's environment differs from the devel base's: build with "
+        "--base-mismatch=copy to give the runtime image the builder's whole /opt/conda"
+    )
     expected = [
         ("conda", "cuda-nvcc", "11.8.89=0", None),
         ("conda", "pytorch", "2.1.2=py3.10_cuda11.8_cudnn8.7.0_0",

@@ -22,7 +22,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from egstalker import pins
+from tools.app_contract.catalog import Catalog
 from tools.app_contract.elf import read_dynamic
+from tools.app_contract.environment import Environment
+from tools.app_contract.sonames import system_needs
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "pipeline" / "src" / "egstalker" / "data"
@@ -130,6 +133,9 @@ def test_every_needed_soname_has_a_package_in_the_right_list(contract, system):
         if soname in system["skipped"]:
             assert system["skipped"][soname].strip(), f"{soname}: say why it is skipped"
             continue
+        if soname in system["libraries"]:  # linked from a wheel in every image
+            assert record["link"] == system["libraries"][soname]
+            continue
         package = system["sonames"].get(soname)
         assert package, f"{soname} (needed by {record['needed_by']}) maps to no package"
         allowed = runtime if record["list"] == "runtime" else runtime + preprocessing
@@ -139,13 +145,40 @@ def test_every_needed_soname_has_a_package_in_the_right_list(contract, system):
 def test_train_and_render_get_their_libraries_at_import(contract, system):
     # what open3d and cv2 load at import, and conda's tkinter (scene/deformation.py)
     runtime = system["runtime"]["packages"]
-    for soname in ("libX11.so.6", "libglib-2.0.so.0", "libGL.so.1"):
-        record = contract["sonames"].get(soname)
-        if record is not None:  # libGL.so.1 is open3d's own: no record
-            assert record["loaded"] == "import"
-            assert system["sonames"][soname] in runtime
-    assert "libGL.so.1" not in contract["sonames"]
+    for soname in ("libX11.so.6", "libglib-2.0.so.0", "libgomp.so.1", "libglapi.so.0"):
+        record = contract["sonames"][soname]
+        assert record["loaded"] == "import", soname
+        assert system["sonames"][soname] in runtime, soname
     assert "stdlib:tkinter" in contract["sonames"]["libX11.so.6"]["needed_by"]
+
+
+def test_libgl_comes_from_open3ds_copy_linked_where_the_loader_looks(contract, system):
+    record = contract["sonames"]["libGL.so.1"]
+    # `import cv2` (its Qt) and `import open3d` (its pybind) need it; open3d ships one in
+    # its own folder, which the loader never searches for them
+    assert record["loaded"] == "import"
+    assert {"open3d-cpu", "opencv-python"} <= set(record["needed_by"])
+    assert record["link"] == system["libraries"]["libGL.so.1"] == "open3d/libGL.so.1"
+    assert record["apt_package"] is None
+    assert record["load_order"] == []  # found through the link, not by import order
+
+
+def test_no_need_rests_on_import_order_alone(contract):
+    # a copy the loader does not search serves only when something loaded it first:
+    # each such need gets a package or a stated reason (the package loads its own copy)
+    order_only = {s: r for s, r in contract["sonames"].items() if r["load_order"]}
+    assert "libgomp.so.1" in order_only  # PyPI torch's private copy, if torch came first
+    for soname, record in order_only.items():
+        assert record["apt_package"] or record["skipped"], soname
+
+
+def test_train_logs_to_tensorboard_only_where_preprocessing_installs_it(contract):
+    guarded = contract["guarded_imports"]["torch.utils.tensorboard"]
+    assert guarded["imported_by"] == ["train.py"]
+    assert guarded["entry_points"] == {"train": "top-level"}
+    # tensorflow-cpu requires tensorboard: in the images that preprocess, train.py's
+    # `try: from torch.utils.tensorboard import SummaryWriter` succeeds (loading TensorFlow)
+    assert guarded["needs"]["tensorboard"] == "preprocessing"
 
 
 def test_commands_are_installed_or_linked(contract, system):
@@ -221,6 +254,10 @@ def app(tmp_path: Path) -> Path:
             import optlib
         except ImportError:
             optlib = None
+        try:
+            from toplib.extra import thing
+        except ImportError:
+            thing = None
 
         def mux():
             cmd = f"ffmpeg -i {os.sep} out.mov"
@@ -280,7 +317,10 @@ def site(tmp_path: Path) -> Path:
                f"-L{site / 'toplib.libs'}", "-l:libbar-1a2b.so",
                "-Wl,-rpath,$ORIGIN/../toplib.libs", "-Wl,--enable-new-dtags")  # fmt: skip
     compile_so(site / "toplib" / "plugins" / "libplugin.so", f"-L{libs}", "-lqux")
-    dist(site, "toplib", {"toplib/__init__.py": "from . import _ext\n"}, ("helperdep",))
+    extra = "import json\nimport helperdep\nfrom . import y\nimport fancylib\n"
+    extra += "try:\n    import optlib\nexcept ImportError:\n    pass\n"
+    dist(site, "toplib", {"toplib/__init__.py": "from . import _ext\n",
+                          "toplib/extra/__init__.py": extra}, ("helperdep",))  # fmt: skip
     for name in ("toplib/_ext.cpython-310-x86_64-linux-gnu.so", "toplib.libs/libbar-1a2b.so",
                  "toplib/plugins/libplugin.so"):  # fmt: skip
         record = site / "toplib-1.0.dist-info" / "RECORD"
@@ -349,7 +389,7 @@ def test_generator_follows_imports_and_commands(app, site, data):
     contract = json.loads(result.stdout)
     modules = contract["modules"]
     assert modules["toplib"]["entry_points"] == {"train": "top-level"}
-    assert modules["toplib"]["imported_by"] == ["helpers.py"]
+    assert modules["toplib"]["imported_by"] == ["helpers.py", "train.py"]
     assert modules["toplib"]["source"] == "core"
     assert modules["lazylib"]["entry_points"] == {"train": "lazy"}  # inside a function
     assert modules["fancylib"]["entry_points"] == {"prep": "top-level"}
@@ -362,6 +402,11 @@ def test_generator_follows_imports_and_commands(app, site, data):
     assert modules["childlib"]["entry_points"] == {"train": "lazy"}
     assert modules["siblinglib"]["source"] == "base"
     assert "json" not in modules
+    # guarded imports: where they succeed depends on what their module imports at start
+    guarded = contract["guarded_imports"]
+    assert guarded["toplib.extra"]["needs"] == {"fancylib": "preprocessing", "helperdep": "core"}
+    assert guarded["toplib.extra"]["imported_by"] == ["train.py"]
+    assert guarded["optlib"]["needs"] == {}  # installed here, pinned nowhere: optional
     assert contract["commands"]["ffmpeg"]["run_by"] == ["train.py"]
     assert contract["commands"]["ffmpeg"]["apt_package"] == "ffmpeg"
     gaps = {(g["kind"], g["name"]): g for g in contract["upstream_gaps"]}
@@ -439,17 +484,182 @@ def test_generator_names_a_bad_site_packages_folder(app, data, tmp_path):
     assert f"site-packages {tmp_path} holds no *.dist-info" in result.stderr
 
 
-def test_elf_reader_agrees_with_readelf(tmp_path):
+@pytest.mark.parametrize(
+    ("dtags", "tag"), [("--enable-new-dtags", "RUNPATH"), ("--disable-new-dtags", "RPATH")]
+)
+def test_elf_reader_agrees_with_readelf(tmp_path, dtags, tag):
     if shutil.which("readelf") is None or shutil.which("cc") is None:
         pytest.skip("needs readelf and cc")
     target = tmp_path / "libx.so"
-    compile_so(target, "-Wl,-soname,libx.so.3", "-lm", "-Wl,-rpath,$ORIGIN/lib",
-               "-Wl,--enable-new-dtags")  # fmt: skip
+    compile_so(target, "-Wl,-soname,libx.so.3", "-lm", "-Wl,-rpath,$ORIGIN/lib:/opt/x",
+               f"-Wl,{dtags}")  # fmt: skip
     listing = subprocess.run(["readelf", "-d", str(target)], capture_output=True, text=True,
                              check=True).stdout  # fmt: skip
     dynamic = read_dynamic(target)
     assert dynamic is not None
     assert list(dynamic.needed) == re.findall(r"\(NEEDED\).*\[(.+)\]", listing)
     assert dynamic.soname == "libx.so.3"
-    assert list(dynamic.rpaths) == ["$ORIGIN/lib"]
+    (written,) = re.findall(rf"\({tag}\).*\[(.+)\]", listing)
+    paths = {"RPATH": dynamic.rpath, "RUNPATH": dynamic.runpath}
+    assert list(paths.pop(tag)) == written.split(":") == ["$ORIGIN/lib", "/opt/x"]
+    assert paths.popitem()[1] == ()  # the other tag is not there, and not mixed in
     assert read_dynamic(Path(__file__)) is None  # not an ELF file
+
+
+# --- the resolver, on shared objects shaped like site-packages ----------------------------
+
+
+def shared_object(
+    target: Path, soname: str = "", needs: tuple[Path, ...] = (), *, rpath: str = "",
+    runpath: str = "",
+) -> Path:  # fmt: skip
+    """A shared object built with cc: its SONAME, the libraries it links, RPATH or RUNPATH."""
+    flags = [f"-Wl,-soname,{soname}"] if soname else []
+    for library in needs:
+        flags += [f"-L{library.parent}", f"-l:{library.name}"]
+    if rpath:
+        flags += [f"-Wl,-rpath,{rpath}", "-Wl,--disable-new-dtags"]
+    if runpath:
+        flags += [f"-Wl,-rpath,{runpath}", "-Wl,--enable-new-dtags"]
+    compile_so(target, *flags)
+    return target
+
+
+EXT = ".cpython-310-x86_64-linux-gnu.so"
+
+
+@pytest.fixture
+def loader_site(tmp_path: Path) -> Path:
+    """Wheels whose extension modules find their libraries, or not, as the loader would."""
+    if shutil.which("cc") is None:
+        pytest.skip("the shared-object fixtures need a C compiler (cc)")
+    site = tmp_path / "site-packages"
+    # a package bundling a private libfoo.so.1 beside its extension (RUNPATH $ORIGIN)
+    foo = shared_object(site / "owner" / "libfoo.so.1", "libfoo.so.1")
+    shared_object(site / "owner" / f"_own{EXT}", needs=(foo,), runpath="$ORIGIN")
+    # another package's extension needing libfoo.so.1, with nothing pointing at owner/
+    shared_object(site / "borrower" / f"_borrow{EXT}", needs=(foo,))
+    # RUNPATH $ORIGIN/../runner.libs finds libbaz; RUNPATH is not inherited: libdeep is not
+    deep = shared_object(site / "runner.libs" / "libdeep.so.1", "libdeep.so.1")
+    baz = shared_object(site / "runner.libs" / "libbaz.so.1", "libbaz.so.1", (deep,))
+    shared_object(site / "runner" / f"_run{EXT}", needs=(baz,), runpath="$ORIGIN/../runner.libs")
+    # RPATH is inherited: libmid (no paths of its own) finds libdeep2 through the extension's
+    # RPATH; libmid2 has a RUNPATH of its own, so the loader ignores its loaders' RPATH
+    deep2 = shared_object(site / "rpather.libs" / "libdeep2.so.1", "libdeep2.so.1")
+    mid = shared_object(site / "rpather.libs" / "libmid.so.1", "libmid.so.1", (deep2,))
+    mid2 = shared_object(site / "rpather.libs" / "libmid2.so.1", "libmid2.so.1", (deep2,),
+                         runpath="/nonexistent")  # fmt: skip
+    for name, library in (("_rp", mid), ("_rp2", mid2)):
+        shared_object(site / "rpather" / f"{name}{EXT}", needs=(library,),
+                      rpath="$ORIGIN/../rpather.libs")  # fmt: skip
+    # conda's python has RPATH $ORIGIN/../lib: it serves objects without a RUNPATH only
+    conda = shared_object(tmp_path / "conda" / "libconda.so.1", "libconda.so.1")
+    shared_object(site / "condauser" / f"_plain{EXT}", needs=(conda,))
+    shared_object(site / "condauser" / f"_runpath{EXT}", needs=(conda,), runpath="$ORIGIN")
+    # a RUNPATH outside site-packages: whatever this machine has there, the image has not
+    outside = shared_object(tmp_path / "elsewhere" / "libout.so.1", "libout.so.1")
+    shared_object(site / "condauser" / f"_outside{EXT}", needs=(outside,),
+                  runpath=str(outside.parent))  # fmt: skip
+    # a plugin nothing links, with RPATH: what it loads inherits it, as when a feature loads it
+    p2 = shared_object(site / "plugger.libs" / "libp2.so.1", "libp2.so.1")
+    p1 = shared_object(site / "plugger.libs" / "libp1.so.1", "libp1.so.1", (p2,))
+    shared_object(site / "plugger" / "plugins" / "libplug.so", needs=(p1,),
+                  rpath="$ORIGIN/../../plugger.libs")  # fmt: skip
+    for name in ("owner", "borrower", "runner", "rpather", "condauser", "plugger"):
+        built = [p.relative_to(site).as_posix() for p in site.glob(f"{name}*/**/*.so*")]
+        dist(site, name, {f"{name}/__init__.py": ""})
+        record = site / f"{name}-1.0.dist-info" / "RECORD"
+        record.write_text(record.read_text() + "".join(f"{f},,\n" for f in built))
+    return site
+
+
+def resolve(site: Path, data: Path, libraries: str = "") -> tuple[dict[str, dict], list[str]]:
+    write(data / "core.txt", "owner==1.0\nborrower==1.0\nrunner==1.0\nrpather==1.0\n"
+          "condauser==1.0\n")  # fmt: skip
+    base = (data / "base.toml").read_text().replace("conda = []", 'conda = ["libconda.so.1"]')
+    (data / "base.toml").write_text(base)
+    write(data / "system.toml", f"[sonames]\n[skipped]\n[commands]\n[libraries]\n{libraries}")
+    catalog = Catalog.read(data / "core.txt", data / "pre.txt", data / "base.toml",
+                           data / "system.toml")  # fmt: skip
+    parts = dict.fromkeys(
+        ("owner", "borrower", "runner", "rpather", "condauser", "plugger"), "core"
+    )
+    return system_needs(Environment.read(site), catalog, parts)
+
+
+def test_a_library_in_another_wheels_folder_is_missing(loader_site, data):
+    sonames, unresolved = resolve(loader_site, data)
+    foo = sonames["libfoo.so.1"]
+    assert foo["objects"] == [f"borrower/_borrow{EXT}"]  # owner's extension finds its own
+    assert foo["loaded"] == "import"
+    # found only when owner was imported first: a load-order accident, reported as such
+    assert foo["load_order"] == ["owner/libfoo.so.1"]
+    assert foo["apt_package"] is foo["link"] is None
+    assert any(
+        p.startswith("soname libfoo.so.1 (import; needed by borrower/")
+        and p.endswith("found only if loaded first, from a folder the loader does not "
+                       "search for it: owner/libfoo.so.1")
+        for p in unresolved
+    ), unresolved  # fmt: skip
+
+
+def test_runpath_is_searched_but_not_inherited(loader_site, data):
+    sonames, _ = resolve(loader_site, data)
+    assert "libbaz.so.1" not in sonames  # RUNPATH $ORIGIN/../runner.libs
+    assert sonames["libdeep.so.1"]["objects"] == ["runner.libs/libbaz.so.1"]
+    assert sonames["libdeep.so.1"]["load_order"] == ["runner.libs/libdeep.so.1"]
+
+
+def test_rpath_is_inherited_unless_the_object_has_a_runpath(loader_site, data):
+    sonames, _ = resolve(loader_site, data)
+    assert "libmid.so.1" not in sonames
+    assert "libmid2.so.1" not in sonames
+    # libmid finds libdeep2 through its loader's RPATH; libmid2's RUNPATH stops that
+    assert sonames["libdeep2.so.1"]["objects"] == ["rpather.libs/libmid2.so.1"]
+
+
+def test_what_a_plugin_loads_inherits_its_rpath(loader_site, data):
+    sonames, _ = resolve(loader_site, data)
+    assert "libp1.so.1" not in sonames
+    assert "libp2.so.1" not in sonames
+
+
+def test_conda_libraries_serve_only_objects_without_runpath(loader_site, data):
+    sonames, _ = resolve(loader_site, data)
+    assert sonames["libconda.so.1"]["objects"] == [f"condauser/_runpath{EXT}"]
+
+
+def test_folders_outside_site_packages_count_for_nothing(loader_site, data):
+    sonames, _ = resolve(loader_site, data)
+    assert sonames["libout.so.1"]["objects"] == [f"condauser/_outside{EXT}"]
+
+
+def test_a_library_link_in_a_default_folder_is_found_and_listed(loader_site, data):
+    sonames, unresolved = resolve(loader_site, data, '"libfoo.so.1" = "owner/libfoo.so.1"\n')
+    foo = sonames["libfoo.so.1"]
+    assert foo["link"] == "owner/libfoo.so.1"
+    assert foo["load_order"] == []
+    assert foo["objects"] == [f"borrower/_borrow{EXT}"]
+    assert not [p for p in unresolved if "libfoo.so.1" in p]
+    # a link to a file no wheel has serves nothing
+    sonames, unresolved = resolve(loader_site, data, '"libfoo.so.1" = "owner/libnone.so.1"\n')
+    assert sonames["libfoo.so.1"]["link"] is None
+    assert [p for p in unresolved if p.startswith("soname libfoo.so.1")]
+
+
+def dlopen(*paths: Path) -> str:
+    """Load the objects in order in a fresh Python, as imports would: '' or the loader's error."""
+    code = "import ctypes, sys\nfor path in sys.argv[1:]:\n    ctypes.CDLL(path)\n"
+    result = subprocess.run([sys.executable, "-c", code, *map(str, paths)],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    return "" if result.returncode == 0 else result.stderr.strip().splitlines()[-1]
+
+
+def test_the_real_loader_agrees_with_the_resolver(loader_site):
+    ext = {p.name.split(".")[0]: p for p in loader_site.glob(f"*/*{EXT}")}
+    assert dlopen(ext["_own"]) == ""
+    assert "libfoo.so.1: cannot open shared object file" in dlopen(ext["_borrow"])
+    assert dlopen(ext["_own"], ext["_borrow"]) == ""  # the load-order accident
+    assert "libdeep.so.1: cannot open shared object file" in dlopen(ext["_run"])
+    assert dlopen(ext["_rp"]) == ""
+    assert "libdeep2.so.1: cannot open shared object file" in dlopen(ext["_rp2"])

@@ -6,18 +6,25 @@ put its toolkit on PATH for the CUDA fixture tests, which compile with it.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
 from tools.cuda_toolchain import (
     COMPILER,
+    DEBIAN_PARTS,
+    EXTENSIONS,
     MARKER,
+    DebianPart,
+    ToolchainError,
+    add_debian_parts,
     install,
     lay_out,
-    lay_out_debian,
     requirements,
 )
 
@@ -33,14 +40,57 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_cuda_12_is_refused_with_the_reason(tmp_path: Path) -> None:
+def test_a_cuda_12_without_a_debian_nvcc_is_refused_with_the_reason(tmp_path: Path) -> None:
     result = run("--prefix", str(tmp_path / "cuda"), "--cuda", "12.1")
     assert result.returncode == 2
     assert result.stderr == (
         "error: --cuda 12.1: PyPI has no nvcc for CUDA 12 (its nvidia-cuda-nvcc-cu12 wheels "
-        "hold ptxas only); choose 13.0 or newer, or 12.4 (Debian's packages)\n"
+        "hold ptxas only); choose 12.4 (nvcc from Debian) or 13.0 or newer\n"
     )
     assert not (tmp_path / "cuda").exists()
+
+
+def test_cuda_12_4_takes_the_wheels_but_cccl_and_nvcc_from_debian() -> None:
+    assert requirements("12.4", EXTENSIONS) == [
+        "cuda-toolkit[nvcc,cudart,cublas,cusparse,cusolver,curand,cufft,nvtx]==12.4.*"
+    ]
+    parts = DEBIAN_PARTS["12.4"]
+    places = {place for part in parts for _, place in part.files}
+    assert {"bin/nvcc", "nvvm/bin/cicc", "bin/fatbinary", "bin/cuobjdump", "include"} <= places
+    assert all(part.url.startswith("http://deb.debian.org/debian/pool/") for part in parts)
+
+
+def deb(members: dict[str, bytes]) -> bytes:
+    """A Debian package: an ar archive holding debian-binary and a data.tar.xz."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:xz") as tar:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    archive = b"!<arch>\n"
+    for name, content in (("debian-binary", b"2.0\n"), ("data.tar.xz", data.getvalue())):
+        archive += f"{name:<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(content):<10}`\n".encode()
+        archive += content + b"\n" * (len(content) % 2)
+    return archive
+
+
+def test_a_debian_part_is_checked_then_placed(tmp_path: Path) -> None:
+    package = tmp_path / "tool.deb"
+    package.write_bytes(deb({"./usr/bin/fatbinary": b"binary", "./usr/include/cub/cub.cuh": b"h"}))
+    digest = hashlib.sha256(package.read_bytes()).hexdigest()
+    files = (("./usr/bin/fatbinary", "bin/fatbinary"), ("./usr/include", "include"))
+    home = tmp_path / "home"
+    (home / "include").mkdir(parents=True)
+    (home / "include" / "cuda_runtime.h").write_text("from the wheels")
+
+    add_debian_parts(home, [DebianPart(package.as_uri(), digest, files)])
+
+    assert (home / "bin" / "fatbinary").read_bytes() == b"binary"
+    assert (home / "include" / "cub" / "cub.cuh").read_bytes() == b"h"
+    assert (home / "include" / "cuda_runtime.h").read_text() == "from the wheels"
+    with pytest.raises(ToolchainError, match=f"sha256 {digest}, expected {'0' * 64}"):
+        add_debian_parts(home, [DebianPart(package.as_uri(), "0" * 64, files)])
 
 
 @pytest.mark.parametrize("cuda", ["13", "13.0.2", "thirteen", "13.0;rm"])
@@ -83,41 +133,3 @@ def test_the_wheels_tree_becomes_a_toolkit(tmp_path: Path) -> None:
     assert (home / "lib64" / "libcudart.so").read_text() == "libcudart.so.13"
     assert (home / "lib64" / "libcublas.so").read_text() == "libcublas.so.13"
     assert not (home / "lib64" / "__init__.py").exists()
-
-
-def test_debians_tree_becomes_a_toolkit_nvcc_finds_relative_to_itself(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    toolkit = root / "usr" / "lib" / "nvidia-cuda-toolkit"
-    files = {
-        toolkit / "bin" / "nvcc": b"\x7fELF nvcc",
-        toolkit / "bin" / "cicc": b"\x7fELF cicc",
-        toolkit / "bin" / "crt" / "link.stub": b"",
-        toolkit / "libdevice" / "libdevice.10.bc": b"",
-        root / "usr" / "bin" / "nvcc": b"#!/bin/sh\n",  # Debian's wrapper script
-        root / "usr" / "bin" / "ptxas": b"\x7fELF ptxas",
-        root / "usr" / "include" / "cuda_runtime.h": b"",
-        root / "usr" / "lib" / "x86_64-linux-gnu" / "libcudart.so": b"",
-    }
-    for path, content in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    home = tmp_path / "home"
-
-    lay_out_debian(root, home)
-
-    assert (home / "bin" / "nvcc").read_bytes() == b"\x7fELF nvcc"  # the compiler, not the script
-    assert (home / "bin" / "ptxas").is_file()
-    assert (home / "bin" / "crt" / "link.stub").is_file()
-    assert (home / "nvvm" / "bin" / "cicc").is_file()
-    assert (home / "nvvm" / "libdevice" / "libdevice.10.bc").is_file()
-    assert (home / "include" / "cuda_runtime.h").is_file()
-    assert (home / "lib64" / "libcudart.so").is_file()
-    profile = (home / "bin" / "nvcc.profile").read_text()
-    assert "TOP              = $(_HERE_)/.." in profile
-    assert "/usr/" not in profile  # nothing points back at the system's folders
-
-
-def test_cuda_12_4_comes_from_debian_whatever_the_extras() -> None:
-    assert requirements("12.4", COMPILER) == requirements("12.4", ())
-    assert requirements("12.4", ())[0].endswith("http://deb.debian.org/debian trixie main non-free")
-    assert "nvidia-cuda-toolkit" in requirements("12.4", ())

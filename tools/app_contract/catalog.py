@@ -49,6 +49,7 @@ class Catalog:
     skipped_sonames: dict[str, str]
     command_packages: dict[str, str]
     command_links: dict[str, str]
+    library_links: dict[str, str]  # soname -> a wheel's file, linked into a default folder
 
     @classmethod
     def read(cls, core: Path, preprocessing: Path, base: Path, system: Path) -> Catalog:
@@ -69,6 +70,7 @@ class Catalog:
                 skipped_sonames=dict(system_data["skipped"]),
                 command_packages=dict(system_data["commands"]),
                 command_links=dict(system_data.get("links", {})),
+                library_links=dict(system_data.get("libraries", {})),
             )
         except KeyError as error:
             raise ContractError(f"{base} or {system} lacks the table or key {error}") from None

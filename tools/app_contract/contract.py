@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -12,10 +13,12 @@ from .catalog import Catalog
 from .entry_points import CORE, PREPROCESSING, EntryPoint
 from .environment import Environment
 from .reach import Reach, Use, follow, readme_gaps, unreached_gaps
-from .sonames import IMPORT, system_needs
+from .sonames import IMPORT, soname_record, system_needs
+from .source import read_source
 
 APP_URL = "https://github.com/ZhuTianheng/EGSTalker"
 TOP_LEVEL, LAZY = "top-level", "lazy"
+STDLIB = sys.stdlib_module_names
 
 
 def _entries(uses: list[Use]) -> dict[str, str]:
@@ -117,22 +120,52 @@ def _sonames(
         core_use = _core_use(part_of, record["entry_points"])
         for soname in record["sonames"]:
             entry = sonames.setdefault(
-                soname,
-                {
-                    "apt_package": catalog.soname_packages.get(soname),
-                    "list": "preprocessing",
-                    "loaded": IMPORT,
-                    "skipped": None,
-                    "needed_by": [],
-                    "objects": [],
-                },
+                soname, soname_record(catalog, soname, "preprocessing", IMPORT)
             )
             entry["needed_by"] = sorted({*entry["needed_by"], f"stdlib:{top}"})
             if core_use:
                 entry["list"] = "runtime"
-            if entry["apt_package"] is None:
+            if entry["apt_package"] is None and entry["link"] is None:
                 unresolved.append(f"soname {soname} (needed by stdlib {top})")
     return dict(sorted(sonames.items())), unresolved
+
+
+def _module_file(site: Path, dotted: str) -> Path | None:
+    """The file an installed module's import runs: its package's __init__.py or its .py."""
+    base = site.joinpath(*dotted.split("."))
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _guarded(
+    reach: Reach, env: Environment, catalog: Catalog, dist_parts: dict[str, str]
+) -> dict[str, dict]:
+    """The imports the app guards with ``except ImportError``, and the images they succeed in.
+
+    Such an import succeeds where its module's own start-up imports are installed; each
+    is given with the part that installs it (core, preprocessing, base, or absent).
+    """
+    guarded = {}
+    for dotted, uses in sorted(reach.guarded.items()):
+        top = dotted.split(".")[0]
+        path = _module_file(env.site, dotted)
+        needs: dict[str, str] = {}
+        for item in read_source(path).imports if path else []:
+            first = item.module.split(".")[0]
+            if item.lazy or item.optional or not first or first == top or first in STDLIB:
+                continue
+            for name in env.modules.get(first, [first]):
+                source = "base" if name in catalog.base else dist_parts.get(name, "absent")
+                needs[name] = source
+        guarded[dotted] = {
+            "entry_points": _entries(uses),
+            "imported_by": _files(uses),
+            "module_found": path is not None,
+            "needs": dict(sorted(needs.items())),
+        }
+    return guarded
 
 
 def _commands(
@@ -221,6 +254,7 @@ def build_contract(
         "requirements": _requirements(catalog, modules),
         "stdlib_needs": stdlib,
         "sonames": sonames,
+        "guarded_imports": _guarded(reach, env, catalog, dist_parts),
         "commands": commands,
         "upstream_gaps": _gaps(app, reach, env, catalog, readme),
     }

@@ -17,7 +17,12 @@ class Dynamic:
 
     needed: tuple[str, ...]
     soname: str
-    rpaths: tuple[str, ...]  # RPATH and RUNPATH entries, as written
+    rpath: tuple[str, ...]  # DT_RPATH entries, as written
+    runpath: tuple[str, ...]  # DT_RUNPATH entries, as written
+
+    def own_rpath(self) -> tuple[str, ...]:
+        """The DT_RPATH the loader honours: none where a DT_RUNPATH is present (ld.so(8))."""
+        return () if self.runpath else self.rpath
 
 
 def read_dynamic(path: Path) -> Dynamic | None:
@@ -42,7 +47,9 @@ def read_dynamic(path: Path) -> Dynamic | None:
             strings = file.read(strtab[5])
             file.seek(offset)
             data = file.read(size)
-            needed, soname, rpaths = [], "", []
+            needed: list[str] = []
+            soname = ""
+            paths: dict[int, list[str]] = {DT_RPATH: [], DT_RUNPATH: []}
             for i in range(0, len(data) - 15, 16):
                 tag, value = struct.unpack_from("<qQ", data, i)
                 if tag == 0:
@@ -54,6 +61,6 @@ def read_dynamic(path: Path) -> Dynamic | None:
                     elif tag == DT_SONAME:
                         soname = text
                     else:
-                        rpaths.extend(text.split(":"))
-            return Dynamic(tuple(needed), soname, tuple(rpaths))
+                        paths[tag].extend(text.split(":"))
+            return Dynamic(tuple(needed), soname, tuple(paths[DT_RPATH]), tuple(paths[DT_RUNPATH]))
     return None

@@ -34,6 +34,8 @@ class Reach:
     commands: dict[str, list[Use]] = field(default_factory=lambda: defaultdict(list))
     gaps: dict[tuple[str, str], list[Use]] = field(default_factory=lambda: defaultdict(list))
     stdlib: dict[str, list[Use]] = field(default_factory=lambda: defaultdict(list))
+    # third-party modules imported inside a try that catches ImportError, by dotted name
+    guarded: dict[str, list[Use]] = field(default_factory=lambda: defaultdict(list))
     files: set[Path] = field(default_factory=set)
 
     def add(self, other: Reach) -> None:
@@ -43,6 +45,7 @@ class Reach:
             (self.commands, other.commands),
             (self.gaps, other.gaps),
             (self.stdlib, other.stdlib),
+            (self.guarded, other.guarded),
         ):
             for key, uses in theirs.items():
                 mine[key].extend(uses)
@@ -90,6 +93,8 @@ def follow(app: App, entry: EntryPoint) -> Reach:
                 reach.stdlib[top].append(use)
             else:
                 reach.third_party[top].append(use)
+                if item.optional:
+                    reach.guarded[item.module].append(use)
         for command in facts.commands:
             if command.main_only and not is_main:
                 continue

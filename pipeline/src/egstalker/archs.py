@@ -7,7 +7,9 @@ Pure data and lookups, no ``dag``. ``resolve_arch_list`` turns what a user typed
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Final
 
@@ -75,6 +77,8 @@ NEWER_TARGETS: Final = (
 PRESETS: Final = {"portable": "7.5;8.0;8.6;8.9;9.0"}
 
 DEFAULT_ARCH_LIST: Final = "8.6"
+# Build for the GPUs of the engine that runs the build, asked at each call (gpu_archs.py).
+AUTO: Final = "auto"
 
 _ARCH = re.compile(r"(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(?P<ptx>\+PTX)?")
 _SEPARATORS = re.compile(r"\s*[;,]\s*|\s+")
@@ -108,7 +112,7 @@ def _allowed() -> str:
         f"use compute capabilities CUDA {BASE_CUDA} and torch 2.1.2 support "
         f"({', '.join(usable)}), each optionally with +PTX, "
         f"or GPU names ({names}), or a preset ({', '.join(PRESETS)}), "
-        "separated by ';', ',' or spaces"
+        "separated by ';', ',' or spaces; or 'auto' for the engine's own GPUs"
     )
 
 
@@ -208,3 +212,44 @@ def format_arch_list(archs: tuple[Arch, ...]) -> str:
 def resolve_arch_list(value: str) -> str:
     """Validate what a user typed and return the canonical ``TORCH_CUDA_ARCH_LIST``."""
     return format_arch_list(parse_arch_list(value))
+
+
+def is_auto(value: object) -> bool:
+    """Whether the user asked for the engine's own GPUs (``--arch auto``)."""
+    return isinstance(value, str) and value.strip().lower() == AUTO
+
+
+@dataclass(frozen=True)
+class DetectedGpus:
+    """What ``--arch auto`` found on the engine, and the list built for it."""
+
+    arch_list: str
+    description: str  # e.g. "2x NVIDIA H200 (9.0)", for the labels and messages
+    gpus: tuple[tuple[str, str], ...]  # (name, capability), as nvidia-smi listed them
+
+    def record(self) -> str:
+        """The build manifest's record of it (JSON)."""
+        gpus = [{"name": name, "capability": capability} for name, capability in self.gpus]
+        record = {"arch": AUTO, "arch_list": self.arch_list, "description": self.description}
+        return json.dumps({**record, "gpus": gpus}, indent=2)
+
+
+def detected_gpus(report: str) -> DetectedGpus:
+    """The architecture list for the GPUs ``gpu_archs.py`` reported, checked as any list is.
+
+    Each GPU's own compute capability decides; a GPU the base images cannot build for is
+    refused naming it, with what CUDA it needs.
+    """
+    gpus = tuple((gpu["name"], gpu["capability"]) for gpu in json.loads(report)["gpus"])
+    counts = Counter(gpus)
+    description = ", ".join(
+        f"{count}x {name} ({capability})" if count > 1 else f"{name} ({capability})"
+        for (name, capability), count in counts.items()
+    )
+    try:
+        arch_list = resolve_arch_list(";".join(capability for _, capability in gpus))
+    except InvalidOption as refused:
+        raise InvalidOption(
+            "architecture list", AUTO, f"the engine's GPUs are {description}: {refused.allowed}"
+        ) from None
+    return DetectedGpus(arch_list, description, gpus)

@@ -26,12 +26,14 @@ from egstalker import pins
 from egstalker.archs import DEFAULT_ARCH_LIST, resolve_arch_list
 from egstalker.concurrency import run_all
 from egstalker.errors import InvalidOption
-from egstalker.failures import StepsFailed, describe
+from egstalker.failures import PublishIncomplete, StepsFailed, describe
 from egstalker.hostcheck import check_dagger_cli, doctor, engine_problem
-from egstalker.options import check_local_source, checked_settings
+from egstalker.options import check_local_source, check_output_folder, checked_settings
 from egstalker.verification import VARIANTS, VerificationFailed
 
 if TYPE_CHECKING:
+    import dagger
+
     from egstalker.main import Egstalker
 
 T = TypeVar("T")
@@ -86,7 +88,7 @@ def error_kinds() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExcep
     import dagger
 
     usage = (InvalidOption, dagger.ProvisionError, dagger.ClientConnectionError)
-    return usage, (dagger.QueryError, VerificationFailed)
+    return usage, (dagger.QueryError, VerificationFailed, PublishIncomplete, OSError)
 
 
 def leaves(error: BaseException) -> list[BaseException]:
@@ -247,6 +249,16 @@ def build_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def uploaded(source: Path) -> dagger.Directory:
+    """A local checkout as sent to the engine: what the images never use stays here.
+
+    The same list as the module's ``Ignore`` on its ``source`` argument (pins.APP_EXCLUDE).
+    """
+    from dagger import dag
+
+    return dag.host().directory(str(source), exclude=list(pins.APP_EXCLUDE))
+
+
 def pipeline_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The build options every engine command takes; ``command`` gets ``create``."""
 
@@ -254,11 +266,9 @@ def pipeline_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(options: dict[str, Any], source: Path | None, **kwargs: Any) -> Any:
         async def create() -> Egstalker:
-            from dagger import dag
-
             from egstalker.main import Egstalker
 
-            directory = dag.host().directory(str(source)) if source else None
+            directory = uploaded(source) if source else None
             return await Egstalker.create(source=directory, **options)
 
         return command(create=create, **kwargs)
@@ -285,13 +295,21 @@ def main() -> None:
     """Build, export and verify EGSTalker's GPU container images with Dagger."""
 
 
+def checked_output(_ctx: click.Context, _param: click.Parameter, value: str) -> Path:
+    """The output folder, checked as the options are parsed: before any engine work."""
+    try:
+        return check_output_folder(value)
+    except InvalidOption as err:
+        raise UsageProblem(str(err)) from None
+
+
 def output_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
         "--output",
         "-o",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("build"),
+        default="build",
         show_default=True,
+        callback=checked_output,
         help=f"Directory for {what}.",
     )
 

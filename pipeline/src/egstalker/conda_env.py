@@ -121,6 +121,20 @@ def wheel_commands(links: Mapping[str, str]) -> Step:
     return step
 
 
+def wheel_libraries(links: Mapping[str, str]) -> Step:
+    """Let the loader find libraries that a wheel ships (open3d's libGL.so.1): linked into
+    a default library folder, then ``ldconfig`` indexes them (it runs as root)."""
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        for soname, target in sorted(links.items()):
+            ctr = ctr.with_symlink(
+                f"{pins.CONDA_SITE_PACKAGES}/{target}", f"{pins.LIBRARY_LINK_DIR}/{soname}"
+            )
+        return ctr.with_exec(["ldconfig"])
+
+    return step
+
+
 def recorded(
     base: dagger.Container, manifest: dagger.File, records: Mapping[str, dagger.File]
 ) -> dagger.File:

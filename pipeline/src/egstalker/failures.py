@@ -1,13 +1,14 @@
 """Failures turned into what a user can act on: the step that failed, and the known fixes.
 
 Pure: used by the module and the CLI on the errors the engine returns. The in-container
-programs print their own step names and hints, which arrive here in the failed step's stderr.
+programs print their own hints at the end of their output (so that `dagger call`, which
+shows a failed exec's output as it is, shows them too); they arrive here in the stderr tail.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Final
 
@@ -26,13 +27,6 @@ STEPS: Final = {
     "manifest.py": "record the build manifest",
     "bake_weights.py": "bake the weights the app downloads on start",
     "lock.py": "lock the Python dependencies",
-}
-# Fixes for a program's known exit codes, named by the option that applies them.
-STEP_HINTS: Final = {
-    ("compare_bases.py", 3): "the runtime base's environment differs from the devel base's: "
-    "build with --base-mismatch=copy to give the runtime image the builder's whole /opt/conda",
-    ("bake_weights.py", 1): "a download failed: check the network or a proxy of the engine, or "
-    "build with --bake-weights=false (the app then downloads them on first use)",
 }
 
 ENGINE_HINTS: Final = (
@@ -59,7 +53,7 @@ def describe_step(command: Sequence[str]) -> str:
         name = PurePosixPath(arg).name
         if name in STEPS:
             return STEPS[name].format(*command[position + 1 :], "")
-    if list(command[:2]) == ["pip", "install"]:
+    if list(command[:2]) == ["pip", "install"] or list(command[:3]) == ["uv", "pip", "install"]:
         return "install the Python dependencies"
     return " ".join(command)
 
@@ -73,21 +67,13 @@ def ran(command: Sequence[str], program: str) -> bool:
     return any(PurePosixPath(arg).name == program for arg in command)
 
 
-def step_hints(command: Sequence[str], exit_code: int) -> list[str]:
-    """The known fix for this program's exit code, if there is one."""
-    return [
-        hint
-        for (program, code), hint in STEP_HINTS.items()
-        if code == exit_code and ran(command, program)
-    ]
-
-
 def exec_failure(command: Sequence[str], exit_code: int, stderr: str) -> str:
-    """One message for a failed step: its name, exit code, the end of its stderr, the fix."""
+    """One message for a failed step: its name, exit code and the end of its stderr.
+
+    The programs print their fixes last, so the tail holds them.
+    """
     tail = "\n".join(stderr.strip().splitlines()[-STDERR_LINES:])
-    hints = "".join(f"\nhint: {hint}" for hint in step_hints(command, exit_code))
-    message = f"step '{describe_step(command)}' failed with exit code {exit_code}:\n{tail}"
-    return message.rstrip() + hints
+    return f"step '{describe_step(command)}' failed with exit code {exit_code}:\n{tail}".rstrip()
 
 
 def query_failure(message: str) -> str:
@@ -100,6 +86,18 @@ class StepsFailed(Exception):
     def __init__(self, errors: Sequence[Exception]) -> None:
         self.errors = list(errors)
         super().__init__("\n\n".join(describe(e) for e in self.errors))
+
+
+class PublishIncomplete(Exception):
+    """Some images were pushed and others not: what was pushed, beside what failed."""
+
+    def __init__(self, pushed: Mapping[str, str], failed: Mapping[str, Exception]) -> None:
+        self.pushed = dict(pushed)
+        self.failed = dict(failed)
+        lines = ["pushed:", *(f"  {name}: {ref}" for name, ref in self.pushed.items())]
+        for name, error in self.failed.items():
+            lines += [f"not pushed: {name}:", describe(error)]
+        super().__init__("\n".join(lines))
 
 
 def describe(error: BaseException) -> str:

@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -55,6 +55,21 @@ RUNTIMES: Final = (
 )
 # Runner-host schemes that reach an engine running elsewhere (drivers/dial.go, cloud.go).
 REMOTE_SCHEMES: Final = ("tcp", "unix", "ssh", "kube-pod", "tls", "dagger-cloud")
+# Schemes the CLI dials through a local command, which runs `buildctl dial-stdio` where the
+# engine is (internal/buildkit/client/connhelper/ssh/ssh.go, kubepod/kubepod.go).
+DIAL_COMMANDS: Final = {
+    "ssh": (
+        "ssh",
+        "it runs `ssh HOST buildctl dial-stdio`, so the remote host also needs `buildctl` on "
+        "its PATH and the engine's socket; the `ssh -L` + tcp:// recipe needs neither "
+        "(docs/remote-engines.md)",
+    ),
+    "kube-pod": (
+        "kubectl",
+        "it runs `kubectl exec -i POD -- buildctl dial-stdio` with your kubeconfig, which "
+        "must allow pods/exec in the engine's namespace",
+    ),
+}
 # Schemes that start (image) or reuse (container) an engine container through a runtime.
 RUNTIME_SCHEMES: Final = ("image", "container")
 LEGACY_DOCKER_SCHEMES: Final = ("docker-image", "docker-container")
@@ -111,6 +126,13 @@ def check_runner_host(value: str) -> Finding:
     """An engine named by _EXPERIMENTAL_DAGGER_RUNNER_HOST."""
     scheme = value.partition("://")[0]
     base, _, runtime = scheme.partition("+")
+    if scheme in DIAL_COMMANDS:
+        command, how = DIAL_COMMANDS[scheme]
+        if shutil.which(command) is None:
+            return Finding(
+                "engine", False, f"{RUNNER_HOST_VARIABLE}={value}: {command} not found: {how}"
+            )
+        return Finding("engine", True, f"the engine at {value} ({RUNNER_HOST_VARIABLE}); {how}")
     if scheme in REMOTE_SCHEMES:
         return Finding("engine", True, f"the engine at {value} ({RUNNER_HOST_VARIABLE})")
     if scheme in LEGACY_DOCKER_SCHEMES:
@@ -128,7 +150,7 @@ def check_runner_host(value: str) -> Finding:
     )
 
 
-def check_engine(environ: dict[str, str] | None = None) -> Finding:
+def check_engine(environ: Mapping[str, str] | None = None) -> Finding:
     """How an engine will be reached from here, in the Dagger CLI's and SDK's order."""
     env = os.environ if environ is None else environ
     if port := env.get("DAGGER_SESSION_PORT"):
@@ -149,7 +171,16 @@ def check_engine(environ: dict[str, str] | None = None) -> Finding:
         )
     if runner := env.get(RUNNER_HOST_VARIABLE):
         return check_runner_host(runner)
-    return check_runtimes(RUNTIMES, f"the engine image {ENGINE_IMAGE}")
+    return check_runtimes(RUNTIMES, f"the engine image {engine_image(env)}")
+
+
+def engine_image(environ: Mapping[str, str] | None = None) -> str:
+    """The image the CLI starts: the ``-gpu`` one when GPU support is set to anything.
+
+    cmd/dagger/engine.go (engineVersion) tests the variable for non-empty only.
+    """
+    env = os.environ if environ is None else environ
+    return f"{ENGINE_IMAGE}-gpu" if env.get(GPU_SUPPORT_VARIABLE) else ENGINE_IMAGE
 
 
 def engine_is_local(environ: dict[str, str] | None = None) -> bool:
@@ -216,13 +247,31 @@ def check_gpu_toolkit() -> Finding:
     )
 
 
+# Why the variable must be the same for every command: with and without it the CLI starts
+# different engine containers and removes the other one with its cache volume
+# (cmd/dagger/engine.go engineVersion; engine/client/drivers/container.go, docker.go rm -fv).
+SAME_FOR_EVERY_COMMAND: Final = (
+    "keep it set for every command on this host (build, verify, report), or each switch "
+    "starts the other engine and removes this one's cache"
+)
+
+
 def check_gpu_variable() -> Finding:
-    if os.environ.get(GPU_SUPPORT_VARIABLE) == "1":
-        return Finding("gpu support", True, f"{GPU_SUPPORT_VARIABLE}=1", required=False)
+    """GPU support as the CLI reads it: set to anything non-empty (``1``, ``true``)."""
+    if value := os.environ.get(GPU_SUPPORT_VARIABLE):
+        return Finding(
+            "gpu support",
+            True,
+            f"{GPU_SUPPORT_VARIABLE}={value}: dagger starts {engine_image()}; "
+            + SAME_FOR_EVERY_COMMAND,
+            required=False,
+        )
     return Finding(
         "gpu support",
         False,
-        f"export {GPU_SUPPORT_VARIABLE}=1 before `verify --gpu`, so dagger starts its GPU engine",
+        f"on a GPU host, export {GPU_SUPPORT_VARIABLE}=1 for every command (make: GPU=1), not "
+        "only for `verify --gpu`: dagger then starts its GPU engine, "
+        f"{ENGINE_IMAGE}-gpu, and a switch removes the other engine's cache",
         required=False,
     )
 

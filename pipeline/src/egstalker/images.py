@@ -44,6 +44,7 @@ class Images:
     base_mismatch: str
     source: dagger.Directory
     source_revision: str
+    detected_gpus: str = ""  # --arch auto: what the engine has (DetectedGpus.record)
 
     # --- what each image is made of ---
 
@@ -61,11 +62,19 @@ class Images:
         return self.devel_image if variant == "single-stage" else self.runtime_image
 
     def extensions(self) -> dict[str, tuple[GitPin, str]]:
-        """The CUDA extensions every image has, in build order, with their commits."""
+        """The CUDA extensions every image has, with their commits."""
         return {
             pins.SIMPLE_KNN.name: (pins.SIMPLE_KNN, self.simple_knn_commit),
             pins.RASTERIZER.name: (pins.RASTERIZER, self.rasterizer_commit),
         }
+
+    def uv(self) -> dagger.File:
+        """The installer of the builders' Python dependencies (a build tool, in no image)."""
+        return steps.uv_tool(self.devel_base())
+
+    def compiles_pytorch3d(self) -> bool:
+        """Whether some image of these options gets pytorch3d (it preprocesses)."""
+        return self.pytorch3d and self.preprocessing != "none"
 
     def help_commands(self, variant: str) -> tuple[str, ...]:
         """The app's entry points ``verify`` runs in an image."""
@@ -81,42 +90,79 @@ class Images:
 
     # --- builders ---
 
-    def core_builder(self) -> dagger.Container:
-        """The devel base with what training and rendering need, the extensions compiled.
+    def python_environment(self) -> dagger.Container:
+        """The devel base with what training and rendering need: packages, no compiled code.
 
-        Nothing here reads the app's source, so editing it recompiles nothing. System
-        packages come first (they change least), then the Python dependencies (which
-        change with the requirement files only), then the architecture settings and the
-        compiles that depend on them.
+        System packages come first (they change least), then the Python dependencies
+        (which change with the requirement files only). Nothing here reads the app's
+        source or the architecture list, so changing either reinstalls nothing.
         """
-        ctr = (
+        return (
             self.devel_base()
             .with_(steps.apt_install(pins.BUILD_APT_PACKAGES + pins.RUNTIME_APT_PACKAGES))
             .with_(
-                steps.python_dependencies(pins.CORE_REQUIREMENTS, lock_text(pins.CORE_REQUIREMENTS))
-            )
-            .with_(steps.cuda_build_settings(self.arch_list, self.max_jobs))
-        )
-        return self._compiled(ctr, self.extensions())
-
-    def preprocessing_builder(self) -> dagger.Container:
-        """The core builder plus what only preprocessing needs, pytorch3d compiled.
-
-        It extends the core builder, so both images share one compile of the extensions.
-        """
-        ctr = (
-            self.core_builder()
-            .with_(steps.apt_install(pins.PREPROCESSING_APT_PACKAGES))
-            .with_(
                 steps.python_dependencies(
-                    pins.PREPROCESSING_REQUIREMENTS, lock_text(pins.PREPROCESSING_REQUIREMENTS)
+                    pins.CORE_REQUIREMENTS, lock_text(pins.CORE_REQUIREMENTS), self.uv()
                 )
             )
         )
-        if not self.pytorch3d:
-            return ctr
-        pytorch3d = {pins.PYTORCH3D.name: (pins.PYTORCH3D, pins.PYTORCH3D.commit)}
-        return self._compiled(ctr, pytorch3d, checked={**self.extensions(), **pytorch3d})
+
+    def preprocessing_environment(self) -> dagger.Container:
+        """The Python environment plus what only preprocessing needs; nothing compiled yet.
+
+        It waits for no compile: the extensions are compiled beside it and brought in.
+        """
+        return (
+            self.python_environment()
+            .with_(steps.apt_install(pins.PREPROCESSING_APT_PACKAGES))
+            .with_(
+                steps.python_dependencies(
+                    pins.PREPROCESSING_REQUIREMENTS,
+                    lock_text(pins.PREPROCESSING_REQUIREMENTS),
+                    self.uv(),
+                )
+            )
+        )
+
+    def _compile_settings(self, ctr: dagger.Container) -> dagger.Container:
+        """The architecture settings and the compile programs, after the installs."""
+        return ctr.with_(steps.cuda_build_settings(self.arch_list, self.max_jobs)).with_(
+            steps.extension_tools
+        )
+
+    def compiled(self) -> dict[str, dagger.Directory]:
+        """What each compile adds to site-packages, each in a branch of its own.
+
+        The extensions compile from the Python environment, pytorch3d from preprocessing's:
+        no compile waits for another, so Dagger runs them side by side, each sized for
+        its share of the builder's memory (two shares, three when an image of these
+        options gets pytorch3d). Both builders take the same results, so each is
+        compiled once for a set of options.
+        """
+        concurrent = 3 if self.compiles_pytorch3d() else 2
+        core = self._compile_settings(self.python_environment())
+        compiled = {
+            name: steps.compiled_extension(core, name, git_tree(pin, commit), concurrent)
+            for name, (pin, commit) in self.extensions().items()
+        }
+        if self.pytorch3d:
+            preprocessing = self._compile_settings(self.preprocessing_environment())
+            source = git_tree(pins.PYTORCH3D, pins.PYTORCH3D.commit)
+            compiled[pins.PYTORCH3D.name] = steps.compiled_extension(
+                preprocessing, pins.PYTORCH3D.name, source, concurrent
+            )
+        return compiled
+
+    def core_builder(self) -> dagger.Container:
+        """The Python environment with the extensions compiled in and checked."""
+        return self._with_compiled(self.python_environment(), self._commits())
+
+    def preprocessing_builder(self) -> dagger.Container:
+        """The preprocessing environment with the same extensions, and pytorch3d."""
+        commits = self._commits()
+        if self.pytorch3d:
+            commits[pins.PYTORCH3D.name] = pins.PYTORCH3D.commit
+        return self._with_compiled(self.preprocessing_environment(), commits)
 
     def builder(self, variant: str) -> dagger.Container:
         """The builder an image is made from."""
@@ -124,17 +170,20 @@ class Images:
             return self.preprocessing_builder()
         return self.core_builder()
 
-    def _compiled(
-        self,
-        ctr: dagger.Container,
-        extensions: dict[str, tuple[GitPin, str]],
-        checked: dict[str, tuple[GitPin, str]] | None = None,
-    ) -> dagger.Container:
-        """Compile ``extensions``, then check the GPU code of ``checked`` (default: those)."""
-        for name, (pin, commit) in extensions.items():
-            ctr = ctr.with_(steps.compiled_extension(name, git_tree(pin, commit)))
-        commits = {name: commit for name, (_, commit) in (checked or extensions).items()}
-        return ctr.with_(steps.architecture_check(commits))
+    def _commits(self) -> dict[str, str]:
+        return {name: commit for name, (_, commit) in self.extensions().items()}
+
+    def _with_compiled(self, ctr: dagger.Container, commits: dict[str, str]) -> dagger.Container:
+        """Bring in what the compiles of ``commits``' packages added; check their GPU code.
+
+        ``commits`` maps each package to the commit it is compiled from, for the manifest.
+        """
+        compiled = self.compiled()
+        return (
+            self._compile_settings(ctr)
+            .with_(steps.compiled_packages([compiled[name] for name in commits]))
+            .with_(steps.architecture_check(commits))
+        )
 
     # --- the images ---
 
@@ -190,15 +239,23 @@ class Images:
         )
         return self.image(variant).with_(probe)
 
+    def hygiene_checked(self) -> dagger.Container:
+        """The runtime image with its hygiene check run: no compilers, no build leftovers."""
+        return self.multistage().with_(steps.runtime_hygiene_run(self.conda_changes()))
+
     def conda_changes(self) -> dagger.Directory:
         """What the runtime image's builder added to (or changed in) the devel base's conda."""
         return conda_env.delta(self.devel_base(), self.builder("multistage"))
 
     def _commands(self, variant: str) -> steps.Step:
-        """ffmpeg and the like: from preprocessing's system packages, else from wheels."""
+        """Libraries from wheels (open3d's libGL.so.1), in every image, before the user
+        changes (ldconfig runs as root); ffmpeg and the like: from preprocessing's system
+        packages, else from wheels."""
+        libraries = conda_env.wheel_libraries(pins.WHEEL_LIBRARIES)
         if self.preprocesses(variant):
-            return lambda ctr: ctr
-        return conda_env.wheel_commands(pins.WHEEL_COMMANDS)
+            return libraries
+        commands = conda_env.wheel_commands(pins.WHEEL_COMMANDS)
+        return lambda ctr: ctr.with_(libraries).with_(commands)
 
     def _finished(
         self, ctr: dagger.Container, variant: str, home: str, owner: str
@@ -236,15 +293,24 @@ class Images:
         return self._bake(variant).directory(BAKED)
 
     def _records(self, variant: str) -> dict[str, dagger.File]:
-        """What the manifest records besides the builder's facts: the baked weights."""
-        if not self.bake_weights:
-            return {}
-        return {"weights": self._bake(variant).file(WEIGHTS_RECORD)}
+        """What the manifest records besides the builder's facts: weights, detected GPUs."""
+        records = {}
+        if self.bake_weights:
+            records["weights"] = self._bake(variant).file(WEIGHTS_RECORD)
+        if self.detected_gpus:
+            found = dag.directory().with_new_file("gpus.json", self.detected_gpus)
+            records["detected_gpus"] = found.file("gpus.json")
+        return records
 
     # --- labels ---
 
     def labels(self, variant: str) -> dict[str, str]:
+        detected = {}
+        if self.detected_gpus:
+            description = json.loads(self.detected_gpus)["description"]
+            detected = {"io.egstalker.detected-gpus": description}
         return {
+            **detected,
             "org.opencontainers.image.title": f"egstalker ({variant})",
             "org.opencontainers.image.source": pins.APP.url,
             "org.opencontainers.image.revision": self.source_revision,

@@ -9,20 +9,31 @@ import time
 from typing import Annotated, Self
 
 import dagger
-from dagger import Doc, check, dag, field, function, object_type
+from dagger import Doc, Ignore, dag
 
 from egstalker import pins, steps
-from egstalker.archs import DEFAULT_ARCH_LIST
+from egstalker.archs import AUTO, DEFAULT_ARCH_LIST
 from egstalker.baseimages import BASE_IMAGES, BaseImage, digest_of, render
 from egstalker.concurrency import run_all
-from egstalker.failures import ran
+from egstalker.engine_facts import engine_gpus, has
+from egstalker.failures import PublishIncomplete, StepsFailed, ran
 from egstalker.images import Images
+from egstalker.module import Module
 from egstalker.options import (
+    APP_SHAPE,
     check_app_entries,
+    check_app_shape,
     checked_settings,
+    described_entries,
 )
 from egstalker.registry import check_credentials, publish_refs, registry_host
-from egstalker.report import ImageReport, render_json, render_text
+from egstalker.report import (
+    UNPACKED_SIZE_COMMAND,
+    ImageReport,
+    parse_du,
+    render_json,
+    render_text,
+)
 from egstalker.sources import git_tree
 from egstalker.verification import (
     VARIANTS,
@@ -32,6 +43,9 @@ from egstalker.verification import (
 )
 
 LOCAL_REVISION = "local"
+# The SDK's module builder, with `dagger call`'s messages for our expected failures.
+mod = Module()
+check, field, function, object_type = mod.check, mod.field, mod.function, mod.object_type
 
 
 @object_type
@@ -59,19 +73,24 @@ class Egstalker:
     ] = field()
     source: Annotated[dagger.Directory, Doc("EGSTalker's source tree")] = field()
     source_revision: Annotated[str, Doc("The app's commit, or 'local' for a given tree")] = field()
+    detected_gpus: Annotated[str, Doc("What --arch auto found on the engine (JSON), or empty")] = (
+        field()
+    )
 
     @classmethod
     async def create(
         cls,
         source: Annotated[
             dagger.Directory | None,
+            Ignore(list(pins.APP_EXCLUDE)),
             Doc("EGSTalker checkout to build; default: the public repository at the pinned commit"),
         ] = None,
         arch: Annotated[
             str,
             Doc(
                 "CUDA architectures ('8.6', '8.0;8.6', '8.6+PTX'), GPU names ('a10', "
-                "'a100,a10', 'h100') or the preset 'portable'"
+                "'a100,a10', 'h100'), the preset 'portable', or 'auto': the GPUs of the "
+                "engine that runs the build (needs its GPU support)"
             ),
         ] = DEFAULT_ARCH_LIST,
         max_jobs: Annotated[
@@ -128,12 +147,21 @@ class Egstalker:
             bake_weights=bake_weights,
             base_mismatch=base_mismatch,
         )
+        detected = ""
+        if settings["arch_list"] == AUTO:
+            found = await engine_gpus(str(settings["runtime_image"]))
+            settings["arch_list"], detected = found.arch_list, found.record()
         if source is None:
             source, revision = git_tree(pins.APP), pins.APP.commit
         else:
-            check_app_entries(await source.entries())
+            entries = await source.entries()
+            check_app_entries(entries)
+            check_app_shape(
+                [name for name, kind in APP_SHAPE.items() if not await has(source, name, kind)],
+                described_entries(entries),
+            )
             revision = LOCAL_REVISION
-        return cls(source=source, source_revision=revision, **settings)
+        return cls(source=source, source_revision=revision, detected_gpus=detected, **settings)
 
     def _images(self) -> Images:
         """The recipes of every image, for these options."""
@@ -214,7 +242,8 @@ class Egstalker:
     async def report(self) -> dagger.Directory:
         """Build both images and report their sizes and build times (report.txt, report.json).
 
-        Sizes are those of the exported OCI tarballs. Never cached: each call measures anew.
+        Each image's size unpacked (its files, as `docker images` counts them) and exported
+        (the gzipped OCI tarball). Never cached: each call measures anew.
         """
         images = await self._measure()
         return (
@@ -250,20 +279,26 @@ class Egstalker:
     ) -> str:
         """Push both images and return their references with digests, one a line.
 
-        Never cached: each call pushes. A failed push does not stop the other one.
+        Never cached: each call pushes. A failed push does not stop the other one, and a
+        partial failure names what was pushed, with its digest, beside what failed.
         """
         refs = publish_refs(address, tag)
         check_credentials(username, password is not None)
-        published = await run_all(
-            {
-                variant: functools.partial(
-                    self._publishable(variant, address, username, password).publish,
-                    refs[variant],
-                )
-                for variant in VARIANTS
-            }
-        )
-        return "\n".join(f"{variant}: {published[variant]}" for variant in VARIANTS)
+        pushed: dict[str, str] = {}
+
+        async def push(variant: str) -> None:
+            image = self._publishable(variant, address, username, password)
+            pushed[variant] = await image.publish(refs[variant])
+
+        try:
+            await run_all({variant: functools.partial(push, variant) for variant in VARIANTS})
+        except Exception as error:
+            if not pushed:
+                raise
+            failed = [v for v in VARIANTS if v not in pushed]
+            errors = error.errors if isinstance(error, StepsFailed) else [error]
+            raise PublishIncomplete(pushed, dict(zip(failed, errors, strict=True))) from None
+        return "\n".join(f"{variant}: {pushed[variant]}" for variant in VARIANTS)
 
     def _publishable(
         self, variant: str, address: str, username: str | None, password: dagger.Secret | None
@@ -305,11 +340,15 @@ class Egstalker:
 
         async def one(variant: str) -> ImageReport:
             started = time.monotonic()
-            size = await images.image(variant).as_tarball().size()
+            image = images.image(variant)
+            measured = image.with_user("root").with_exec(list(UNPACKED_SIZE_COMMAND))
+            unpacked = parse_du(await measured.stdout())
+            built = time.monotonic() - started
             return ImageReport(
                 variant=variant,
-                size_bytes=size,
-                build_seconds=time.monotonic() - started,
+                unpacked_bytes=unpacked,
+                export_bytes=await image.as_tarball().size(),
+                build_seconds=built,
                 arch_list=self.arch_list,
                 base_image=images.base_image(variant),
             )
@@ -329,10 +368,8 @@ class Egstalker:
         return verdict(variant, code, out, err)
 
     async def _runtime_hygiene(self) -> None:
-        images = self._images()
-        image = images.multistage().with_(steps.runtime_hygiene_run(images.conda_changes()))
         try:
-            await image.sync()
+            await self._images().hygiene_checked().sync()
         except dagger.ExecError as err:
             if (failed := hygiene_verdict(err.command, err.stdout)) is None:
                 raise

@@ -6,26 +6,28 @@ and what is allowed, so that a bad option stops the pipeline before any build.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from egstalker import pins
-from egstalker.archs import resolve_arch_list
-from egstalker.errors import InvalidOption
+from egstalker import pins, references
+from egstalker.archs import AUTO, is_auto, resolve_arch_list
+from egstalker.errors import InvalidOption, shown
 
 MAX_JOBS_LIMIT: Final = 256
-# What an EGSTalker checkout has at its top level; a folder without them is something else.
-APP_MARKERS: Final = ("train.py", "render.py", "scene")
+# What an EGSTalker checkout has at its top level, and what each is; a folder without them
+# is something else.
+APP_SHAPE: Final = {"train.py": "file", "render.py": "file", "scene": "directory"}
+APP_MARKERS: Final = tuple(APP_SHAPE)
+MAX_LINKS: Final = 255  # symlinks followed in one path, as the kernel's and containerd's limit
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
-# docker's reference grammar, simplified: [registry[:port]/]path[:tag][@sha256:digest]
-_IMAGE_REF = re.compile(
-    r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?/)?"
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-    r"(?:@sha256:[0-9a-f]{64})?"
+IMAGE_REF_EXAMPLES: Final = (
+    "use an image reference like 'pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel' "
+    "or 'registry.example.com:5000/team/image@sha256:<64 hex digits>'"
 )
 
 
@@ -70,15 +72,11 @@ def check_max_jobs(value: int | None) -> int | None:
 
 
 def check_image_ref(option: str, value: str) -> str:
-    """A container image reference such as ``pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel``."""
+    """A container image reference, by the registries' grammar and length limits."""
     check_type(option, value, str)
-    if not _IMAGE_REF.fullmatch(value):
-        raise InvalidOption(
-            option,
-            value,
-            "use an image reference like 'pytorch/pytorch:2.1.2-cuda11.8-cudnn8-devel' "
-            "or 'registry.example.com:5000/team/image@sha256:<64 hex digits>'",
-        )
+    parsed = references.parse(value)
+    if isinstance(parsed, str):
+        raise InvalidOption(option, value, f"{parsed}; {IMAGE_REF_EXAMPLES}")
     return value
 
 
@@ -117,13 +115,100 @@ def check_app_entries(entries: Iterable[str], given: str | None = None) -> None:
         )
 
 
+def check_app_shape(wrong: Iterable[str], given: str) -> None:
+    """Refuse a checkout whose ``wrong`` entries are not what APP_SHAPE says they are."""
+    listed = set(wrong)
+    if listed:
+        expected = ", ".join(
+            f"{name} a {kind}" for name, kind in APP_SHAPE.items() if name in listed
+        )
+        raise InvalidOption(
+            "source",
+            given,
+            f"it is not an EGSTalker checkout as the build reads it: {expected} was expected "
+            "(a link must lead to one inside the checkout)",
+        )
+
+
+def kind_in_tree(root: Path, relative: str) -> str | None:
+    """What ``relative`` is inside ``root``, its links resolved within ``root``.
+
+    As the engine reads an uploaded folder (Dagger 0.21, core/directory.go Stat, through
+    containerd's fs.RootPath): an absolute link starts again at the tree's root and '..'
+    stops there, so nothing outside the tree is ever reached. None: nothing is there.
+    """
+    parts, current, links = list(Path(relative).parts), root, 0
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = current.parent if current != root else root
+            continue
+        candidate = current / part
+        if candidate.is_symlink():
+            links += 1
+            if links > MAX_LINKS:
+                return None
+            target = Path(os.readlink(candidate))
+            current = root if target.is_absolute() else current
+            parts = [*target.parts[1 if target.is_absolute() else 0 :], *parts]
+            continue
+        if not (candidate.exists() and (candidate.is_dir() or not parts)):
+            return None
+        current = candidate
+    if current.is_dir():
+        return "directory"
+    return "file" if current.is_file() else "other"
+
+
 def check_local_source(path: Path) -> Path:
-    """A local checkout given on the command line: it exists, is a folder, and is EGSTalker's."""
+    """A local checkout given on the command line: it exists, is a folder, and is EGSTalker's.
+
+    The same checks as the module's (``Egstalker.create``), on the files as they would be
+    uploaded: entries by name, then each one's kind, links resolved inside the checkout.
+    """
     if not path.exists():
         raise InvalidOption("source", str(path), "no such file or directory")
     if not path.is_dir():
         raise InvalidOption("source", str(path), "it is a file; give the checkout's folder")
     check_app_entries((p.name for p in path.iterdir()), given=str(path))
+    root = path.resolve()
+    check_app_shape(
+        (name for name, kind in APP_SHAPE.items() if kind_in_tree(root, name) != kind), str(path)
+    )
+    return path
+
+
+def check_output_folder(value: str) -> Path:
+    """Where results go: named, a folder (or one that can be made) this user can write to.
+
+    Tried for real, and nothing is left behind: what this made is removed again.
+    """
+    if not value.strip():
+        raise InvalidOption("output", value, "give the folder to write to, e.g. -o build")
+    path = Path(value)
+    if path.is_symlink() and not path.exists():
+        raise InvalidOption("output", value, "it is a link to nothing; give a folder")
+    if path.exists() and not path.is_dir():
+        raise InvalidOption("output", value, "it is a file; give a folder")
+    existing = next(p for p in (path, *path.parents) if p.exists() or p.is_symlink())
+    if not existing.is_dir():
+        raise InvalidOption("output", value, f"{shown(str(existing))} is a file, not a folder")
+    made: list[Path] = []
+    try:
+        for folder in reversed([path, *path.parents][: [path, *path.parents].index(existing)]):
+            folder.mkdir()
+            made.append(folder)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise InvalidOption(
+            "output", value, f"this user cannot create or write to it ({err.strerror})"
+        ) from None
+    finally:
+        for folder in reversed(made):
+            folder.rmdir()
     return path
 
 
@@ -150,7 +235,7 @@ def checked_settings(
     ):
         check_type(option, flag, bool)
     return {
-        "arch_list": resolve_arch_list(arch),
+        "arch_list": AUTO if is_auto(arch) else resolve_arch_list(arch),
         "max_jobs": check_max_jobs(max_jobs),
         "devel_image": check_image_ref("devel-image", devel_image),
         "runtime_image": check_image_ref("runtime-image", runtime_image),

@@ -63,6 +63,9 @@ PREPROCESSING_APT_PACKAGES: Final = tuple(SYSTEM_PACKAGES["preprocessing"]["pack
 # Commands an image without preprocessing's packages takes from a wheel (render.py's
 # ffmpeg from imageio-ffmpeg): command -> file under the conda environment's site-packages.
 WHEEL_COMMANDS: Final = dict(SYSTEM_PACKAGES["links"])
+# Libraries every image takes from a wheel (open3d's libGL.so.1): soname -> file under the
+# conda environment's site-packages, linked where the loader finds it.
+WHEEL_LIBRARIES: Final = dict(SYSTEM_PACKAGES["libraries"])
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,9 @@ CONDA_DIR: Final = "/opt/conda"
 CONDA_SITE_PACKAGES: Final = "/opt/conda/lib/python3.10/site-packages"
 # Where commands taken from wheels are linked (before /usr/bin on the bases' PATH).
 COMMAND_LINK_DIR: Final = "/usr/local/bin"
+# Where libraries taken from wheels are linked: a folder of the loader's default
+# configuration (Ubuntu's /etc/ld.so.conf.d/libc.conf), indexed by ldconfig.
+LIBRARY_LINK_DIR: Final = "/usr/local/lib"
 APP_DIR: Final = "/workspace/egstalker"
 # Everything the pipeline itself puts into an image lives under one folder.
 PIPELINE_DIR: Final = "/opt/egstalker"
@@ -137,11 +143,16 @@ EXTENSIONS_SRC_DIR: Final = "/opt/egstalker/src"
 # builder's architecture check, read by the probe.
 MANIFEST: Final = "/opt/egstalker/manifest.json"
 # The builder runs as root; its caches are cache volumes mounted in root's home.
-PIP_CACHE_DIR: Final = f"{ROOT_HOME}/.cache/pip"
+UV_CACHE_DIR: Final = f"{ROOT_HOME}/.cache/uv"
 CCACHE_DIR: Final = f"{ROOT_HOME}/.cache/ccache"
 # Cache volumes are named after what invalidates them: the base images' Python and CUDA,
 # and the compilers (CUDA 11.8's nvcc, Ubuntu 22.04's gcc 11).
-PIP_CACHE_VOLUME: Final = "egstalker-pip-py310-cu118"
+UV_CACHE_VOLUME: Final = "egstalker-uv-py310-cu118"
+# uv installs the builder's Python dependencies; it is a build tool: mounted at this path
+# (on the bases' PATH) for the installs only, from its hash-pinned wheel
+# (data/build-tools.txt), so that no image holds it.
+UV_PATH: Final = "/usr/local/bin/uv"
+BUILD_TOOLS: Final = "build-tools.txt"
 CCACHE_VOLUME: Final = "egstalker-ccache-cu118-gcc11"
 
 # Left out of the app tree copied into the images: VCS data, demo videos, debug dumps.

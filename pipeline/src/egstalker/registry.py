@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from egstalker import references
 from egstalker.errors import InvalidOption, shown
 from egstalker.options import check_image_ref
 
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 DOCKER_HUB: Final = "docker.io"
+# What the single-stage image's tag adds to the one given (TAG-single-stage).
+SINGLE_STAGE_SUFFIX: Final = "-single-stage"
+# What HTTP basic auth cannot carry in a user-id (RFC 7617 section 2): ':' and controls.
+_NOT_IN_USERNAME = re.compile(r"[:\x00-\x1f\x7f]")
 
 
 def check_repository(address: str) -> str:
@@ -34,19 +38,34 @@ def check_repository(address: str) -> str:
 
 
 def check_tag(tag: str) -> str:
-    if not _TAG.fullmatch(tag):
+    """A tag that both images can carry: TAG, and TAG-single-stage within the length limit."""
+    if problem := references.tag_problem(tag):
+        raise InvalidOption("tag", tag, problem)
+    longest = references.TAG_MAX - len(SINGLE_STAGE_SUFFIX)
+    if len(tag) > longest:
         raise InvalidOption(
             "tag",
             tag,
-            "use letters, digits, '_', '.' and '-', at most 128, not starting with . or -",
+            f"the single-stage image's tag, TAG{SINGLE_STAGE_SUFFIX}, would be "
+            f"{len(tag) + len(SINGLE_STAGE_SUFFIX)} characters; registries take at most "
+            f"{references.TAG_MAX}: use a tag of at most {longest}",
         )
     return tag
 
 
 def publish_refs(address: str, tag: str) -> dict[str, str]:
-    """The runtime image gets TAG; the single-stage image gets TAG-single-stage."""
+    """The runtime image gets TAG; the single-stage image gets TAG-single-stage.
+
+    Each reference the push will use is checked whole, by the registries' grammar.
+    """
     repository, tag = check_repository(address), check_tag(tag)
-    return {"multistage": f"{repository}:{tag}", "single-stage": f"{repository}:{tag}-single-stage"}
+    refs = {
+        "multistage": f"{repository}:{tag}",
+        "single-stage": f"{repository}:{tag}{SINGLE_STAGE_SUFFIX}",
+    }
+    for ref in refs.values():
+        check_image_ref("address", ref)
+    return refs
 
 
 def registry_host(address: str) -> str:
@@ -63,4 +82,11 @@ def check_credentials(username: str | None, has_password: bool) -> None:
             "credentials",
             "username without password" if username else "password without username",
             "give both --username and --password (a secret, e.g. env:REGISTRY_TOKEN), or neither",
+        )
+    if username and (bad := _NOT_IN_USERNAME.search(username)):
+        raise InvalidOption(
+            "username",
+            username,
+            f"it holds {shown(bad[0])}, which HTTP basic auth cannot carry in a user name: "
+            "no ':' and no control characters",
         )

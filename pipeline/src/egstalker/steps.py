@@ -71,36 +71,69 @@ def with_build_constraints(ctr: dagger.Container) -> dagger.Container:
     return ctr
 
 
-def without_build_constraints(ctr: dagger.Container) -> dagger.Container:
-    for variable in BUILD_CONSTRAINT_VARIABLES:
-        ctr = ctr.without_env_variable(variable)
-    return ctr
+def uv_tool(base: dagger.Container) -> dagger.File:
+    """uv, from its hash-pinned wheel (data/build-tools.txt), installed beside the builder.
+
+    Only the file leaves this container; the installs mount it, so no image holds it.
+    """
+    listing, target = f"/tmp/{pins.BUILD_TOOLS}", "/tmp/build-tools"
+    install = ["pip", "install", "--no-deps", "--require-hashes", "--target", target]
+    return (
+        base.with_new_file(listing, asset_text(f"data/{pins.BUILD_TOOLS}"))
+        .with_exec([*install, "-r", listing])
+        .file(f"{target}/bin/uv")
+    )
 
 
-def python_dependencies(requirements: pins.RequirementSet, lock: str | None) -> Step:
-    """One pip install of a requirement set, the base's torch held by constraints.
+def python_dependencies(
+    requirements: pins.RequirementSet, lock: str | None, uv: dagger.File
+) -> Step:
+    """One uv install of a requirement set into the base's Python, its torch held by constraints.
 
     With a lock (``make lock``), exactly the locked files are installed, hash-checked;
-    without, the set's pinned requirements are resolved. Either way it depends on the
-    requirement files only, so it sits before anything that changes with the
-    architecture list or the app's source.
+    without, the set's pinned requirements are resolved. Source distributions are built
+    under build-constraints.txt; bytecode is compiled, as pip does, and files are copied
+    from the cache (a volume of its own): the same files as pip installs, but for uv's
+    REQUESTED markers (docs/performance.md). uv is mounted for this step only. Either
+    way it depends on the requirement files only, so it sits before anything that
+    changes with the architecture list or the app's source.
     """
-    install = ["pip", "install", *_resolve(requirements)]
+    install = ["uv", "pip", "install", "--python", f"{pins.CONDA_DIR}/bin/python"]
     locked = f"{REQUIREMENTS_DIR}/{requirements.lock}"
-    if lock is not None:
-        install = ["pip", "install", "--require-hashes", "--no-deps", "-r", locked]
-        install += ["-c", f"{REQUIREMENTS_DIR}/{pins.CONSTRAINTS}"]
+    if lock is None:
+        install += _resolve(requirements)
+    else:
+        # no -c: uv's hash-checking mode takes only exact pins, and the lock was resolved
+        # under constraints.txt (its header's digest covers that file)
+        install += ["--require-hashes", "--no-deps", "-r", locked]
+    install += ["--build-constraints", f"{REQUIREMENTS_DIR}/{pins.BUILD_CONSTRAINTS}"]
+    install += ["--cache-dir", pins.UV_CACHE_DIR, "--link-mode", "copy", "--compile-bytecode"]
 
     def step(ctr: dagger.Container) -> dagger.Container:
         ctr = ctr.with_(requirement_files)
         if lock is not None:
             ctr = ctr.with_new_file(locked, lock)
         return (
-            ctr.with_mounted_cache(pins.PIP_CACHE_DIR, dag.cache_volume(pins.PIP_CACHE_VOLUME))
-            .with_(with_build_constraints)
+            ctr.with_mounted_cache(pins.UV_CACHE_DIR, dag.cache_volume(pins.UV_CACHE_VOLUME))
+            .with_mounted_file(pins.UV_PATH, uv)
             .with_exec(install)
-            .with_(without_build_constraints)
+            .without_mount(pins.UV_PATH)
+            .without_mount(pins.UV_CACHE_DIR)
         )
+
+    return step
+
+
+def per_call(variable: str) -> Step:
+    """A value new at each call, so that the execs after it run again.
+
+    The engine serves a withExec from its cache whenever its inputs are the same, even in
+    a function that is never cached (Dagger 0.21, core/schema/container.go): a step that
+    must see a moving world (the package index, the engine's GPUs) needs this.
+    """
+
+    def step(ctr: dagger.Container) -> dagger.Container:
+        return ctr.with_env_variable(variable, str(time.time_ns()))
 
     return step
 
@@ -110,9 +143,11 @@ def requirements_locks(base: dagger.Container) -> dagger.Directory:
 
     The preprocessing lock holds only what that set adds over the core lock, so the
     builders install the core lock, then (where they preprocess) the second on top.
+    The index moves, so each call resolves anew.
     """
     inputs = [f"{REQUIREMENTS_DIR}/{name}" for name in pins.REQUIREMENT_FILES]
     ctr = base.with_(requirement_files).with_(with_program("lock.py")).with_(with_build_constraints)
+    ctr = ctr.with_(per_call("EGSTALKER_LOCK_RUN"))
     locks = dag.directory()
     previous: list[str] = []
     for requirements in (pins.CORE_REQUIREMENTS, pins.PREPROCESSING_REQUIREMENTS):
@@ -144,24 +179,45 @@ def cuda_build_settings(arch_list: str, max_jobs: int | None) -> Step:
     return step
 
 
-def compiled_extension(name: str, source: dagger.Directory) -> Step:
-    """Compile and install one CUDA extension from its own source tree.
+def extension_tools(ctr: dagger.Container) -> dagger.Container:
+    """The programs that compile an extension, in place before the compiles branch off."""
+    for name in ("build_extension.py", "nvcc_ccache.py", "install_scope.py"):
+        ctr = ctr.with_(with_program(name))
+    return ctr
 
-    The source is mounted, not copied: neither it nor its build tree reaches the image;
-    only the installed package in site-packages does. gcc and nvcc go through ccache,
-    whose cache volume outlives the build, so a re-run recompiles only changed files.
+
+def compiled_extension(
+    env: dagger.Container, name: str, source: dagger.Directory, concurrent: int
+) -> dagger.Directory:
+    """Compile and install one CUDA extension in a branch of ``env``; what it added.
+
+    The source is mounted, not copied: neither it nor its build tree reaches the image.
+    gcc and nvcc go through ccache, whose cache volume outlives the build, so a re-run
+    recompiles only changed files. ``concurrent`` compiles may run at once, each sized
+    for its share of the memory. install_scope.py fails the step unless the install only
+    added entries of its own to site-packages, so those entries are all of its result:
+    the diff of the container's root against ``env``'s (one exec apart, which the
+    engine reads from that exec's layer alone), taken at site-packages.
     """
     mount = f"{pins.EXTENSIONS_SRC_DIR}/{name}"
+    scope = ["python", program_path("install_scope.py"), pins.CONDA_DIR, pins.CONDA_SITE_PACKAGES]
     build = ["python", program_path("build_extension.py"), name, mount]
+    build += ["--ccache-dir", pins.CCACHE_DIR, "--concurrent-builds", str(concurrent)]
+    built = (
+        env.with_mounted_cache(pins.CCACHE_DIR, dag.cache_volume(pins.CCACHE_VOLUME))
+        .with_mounted_directory(mount, source.filter(exclude=list(pins.EXTENSION_EXCLUDE)))
+        .with_exec([*scope, "--", *build])
+    )
+    return env.rootfs().diff(built.rootfs()).directory(pins.CONDA_SITE_PACKAGES)
+
+
+def compiled_packages(additions: Sequence[dagger.Directory]) -> Step:
+    """Merge what each compile added into site-packages (``compiled_extension``'s results)."""
 
     def step(ctr: dagger.Container) -> dagger.Container:
-        return (
-            ctr.with_(with_program("build_extension.py"))
-            .with_(with_program("nvcc_ccache.py"))
-            .with_mounted_cache(pins.CCACHE_DIR, dag.cache_volume(pins.CCACHE_VOLUME))
-            .with_mounted_directory(mount, source.filter(exclude=list(pins.EXTENSION_EXCLUDE)))
-            .with_exec([*build, "--ccache-dir", pins.CCACHE_DIR])
-        )
+        for added in additions:
+            ctr = ctr.with_directory(pins.CONDA_SITE_PACKAGES, added)
+        return ctr
 
     return step
 
@@ -203,10 +259,24 @@ def probe_run(
         if gpu:
             ctr = ctr.experimental_with_all_gp_us()
         if fresh:
-            ctr = ctr.with_env_variable("EGSTALKER_VERIFY_RUN", str(time.time_ns()))
+            ctr = ctr.with_(per_call("EGSTALKER_VERIFY_RUN"))
         return ctr.with_exec(run, expect=dagger.ReturnType.ANY)
 
     return step
+
+
+def gpu_query(ctr: dagger.Container) -> dagger.Container:
+    """List the GPUs the engine attaches (gpu_archs.py), anew at each call.
+
+    The GPUs behind an engine change (another node, another card), so the query never
+    comes from the cache.
+    """
+    return (
+        ctr.with_(with_program("gpu_archs.py"))
+        .experimental_with_all_gp_us()
+        .with_(per_call("EGSTALKER_GPU_QUERY"))
+        .with_exec(["python", program_path("gpu_archs.py")])
+    )
 
 
 def runtime_hygiene_run(conda_delta: dagger.Directory) -> Step:

@@ -37,6 +37,10 @@ IMAGES = ("runtime", "preprocessing")
 IMAGE_CHOICES = (*IMAGES, "none")
 ROOTS = ("torch", "home", "app", "hf")
 CHUNK = 1 << 20
+DOWNLOAD_HINT = (
+    "a download failed: check the network or a proxy of the engine, or build with "
+    "--bake-weights=false (the app then downloads them on first use)"
+)
 
 
 class BakeError(Exception):
@@ -106,6 +110,11 @@ def parse_weight(name: str, table: object) -> Weight:
         sha1=_hex(table["sha1"], name, "sha1", range(40, 41)) if "sha1" in table else "",
         extract=str(table.get("extract", "")),
     )
+    if image != "none" and not (weight.sha256 or weight.sha256_prefix or weight.sha1):
+        raise PlanError(
+            f"{name}: no hash: give sha256 (or sha256_prefix or sha1), so that a changed "
+            "download is caught"
+        )
     if weight.extract and not url.endswith(".zip"):
         raise PlanError(f"{name}: extract needs a .zip url, not {url!r}")
     if image != "none" and root == "hf":
@@ -248,7 +257,8 @@ def main(argv: list[str]) -> int:
     try:
         records = bake(wanted, roots, args.manifest, args.timeout)
     except BakeError as error:
-        print(f"bake_weights: {error}", file=sys.stderr)
+        # the fix last, so that it ends the output every caller shows (dagger call, the CLI)
+        print(f"bake_weights: {error}\nhint: {DOWNLOAD_HINT}", file=sys.stderr)
         return 1
     for record in sorted(records, key=lambda r: r["name"]):
         print(f"{record['name']}: {record['path']} ({record['size']} bytes, {record['sha256']})")

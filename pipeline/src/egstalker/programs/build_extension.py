@@ -1,16 +1,18 @@
 """Compile and install one CUDA extension (e.g. simple_knn) inside the devel builder.
 
-Usage: python build_extension.py NAME SOURCE_DIR [--ccache-dir DIR]
+Usage: python build_extension.py NAME SOURCE_DIR [--ccache-dir DIR] [--concurrent-builds N]
 
 TORCH_CUDA_ARCH_LIST must be set: with no GPU visible (any container build) torch's
 builder crashes on an empty list. The parallelism fills the builder's cores within its
 memory: each nvcc compiles the architectures of its file side by side, up to one per core
 (``--threads``, passed through NVCC_APPEND_FLAGS), and ninja runs one such compiler per
-core (MAX_JOBS), as many as fit in memory (``parallel_settings``). An explicit MAX_JOBS wins. With
---ccache-dir, gcc and nvcc go through ccache (nvcc by way of nvcc_ccache.py), so a
-rebuild recompiles only what changed. The install uses the image's torch (no build
-isolation) and installs no dependencies. A failed build gets the fix for each known
-failure that its output shows, wherever in the output it is.
+core (MAX_JOBS), as many as fit in memory (``parallel_settings``). With --concurrent-builds N
+(the compiles of one build that may run at the same time), each gets an Nth of the
+memory; the cores are shared by all, so that one that ends early leaves its cores to the
+others. An explicit MAX_JOBS wins. With --ccache-dir, gcc and nvcc go through ccache
+(nvcc by way of nvcc_ccache.py), so a rebuild recompiles only what changed. The install
+uses the image's torch (no build isolation) and installs no dependencies. A failed build
+gets the fix for each known failure that its output shows, wherever in the output it is.
 """
 
 from __future__ import annotations
@@ -138,9 +140,16 @@ def max_jobs(value: str) -> int | None:
 
 
 def build_environment(
-    environ: dict[str, str], cpus: int | None = None, memory_bytes: int | None = None
+    environ: dict[str, str],
+    cpus: int | None = None,
+    memory_bytes: int | None = None,
+    concurrent: int = 1,
 ) -> dict[str, str]:
-    """The environment of the build: MAX_JOBS and nvcc's --threads chosen, unless given."""
+    """The environment of the build: MAX_JOBS and nvcc's --threads chosen, unless given.
+
+    ``concurrent`` compiles run at once on the same machine: each is sized for its share
+    of the memory, so that all of them at their peak still fit.
+    """
     arch_list = environ.get("TORCH_CUDA_ARCH_LIST", "").strip()
     if not arch_list:
         raise SystemExit(
@@ -148,9 +157,10 @@ def build_environment(
             "architectures when no GPU is visible (set it, e.g. to 8.6)"
         )
     explicit = max_jobs(environ.get("MAX_JOBS", ""))
+    memory = available_memory() if memory_bytes is None else memory_bytes
     jobs, threads = parallel_settings(
         available_cpus() if cpus is None else cpus,
-        available_memory() if memory_bytes is None else memory_bytes,
+        memory // concurrent,
         code_targets(arch_list),
         explicit,
     )
@@ -160,6 +170,15 @@ def build_environment(
         appended = f"{environ.get('NVCC_APPEND_FLAGS', '')} --threads={threads}"
         env["NVCC_APPEND_FLAGS"] = appended.strip()
     return env
+
+
+def positive(value: str) -> int:
+    """A whole number of at least 1, for --concurrent-builds."""
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {value!r}: give a whole number of at least 1"
+        )
+    return int(value)
 
 
 def hints(log: str) -> list[str]:
@@ -211,13 +230,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("name", help="the extension, for the log")
     parser.add_argument("source", help="its source tree (with setup.py)")
     parser.add_argument("--ccache-dir", type=Path, help="compiler cache to use")
+    parser.add_argument(
+        "--concurrent-builds",
+        type=positive,
+        default=1,
+        metavar="N",
+        help="how many compiles may run at once on the builder, sharing its memory (default 1)",
+    )
     args = parser.parse_args(argv)
-    env = build_environment(dict(os.environ))
+    env = build_environment(dict(os.environ), concurrent=args.concurrent_builds)
     if args.ccache_dir:
         env = with_ccache(env, args.ccache_dir)
     print(
         f"compiling {args.name} for {env['TORCH_CUDA_ARCH_LIST']} with MAX_JOBS={env['MAX_JOBS']}"
         f" NVCC_APPEND_FLAGS={env.get('NVCC_APPEND_FLAGS', '')!r}"
+        + (f", beside {args.concurrent_builds - 1} other(s)" if args.concurrent_builds > 1 else "")
         + (" through ccache" if args.ccache_dir else ""),
         flush=True,
     )

@@ -1,14 +1,16 @@
-"""Check that a runtime image holds no compiler and no build leftovers.
+"""Check that a runtime image holds no compiler, no build tool and no build leftovers.
 
     python check_runtime.py [--image-root DIR] [ROOT ...]
 
-Fails when gcc, g++, cc, c++ or nvcc is on PATH, or when a ROOT (what the build put
-into the image; default: the Python's site-packages, the app and the pipeline's folder)
-holds object files, ninja build files or setuptools build trees, or when a pip cache is
-left in the image: a non-empty ``.cache/pip`` in root's home or in any home under
-``/home``. Those homes are looked for under ``--image-root`` (default ``/``), never
-through ``$HOME``, so the result depends on the image alone, whoever runs the check.
-Prints one line per finding and exits 1 if there is any.
+Fails when gcc, g++, cc, c++ or nvcc is on PATH, or uv (the builder's installer, a build
+tool that never belongs in an image), or when a ROOT (what the build put into the image;
+default: the Python's site-packages, the app and the pipeline's folder) holds object
+files, ninja build files, setuptools build trees or an installed uv, or when an
+installer's cache is left in the image: a non-empty ``.cache/pip`` or ``.cache/uv`` in
+root's home or in any home under ``/home``. Those homes are looked for under
+``--image-root`` (default ``/``), never through ``$HOME``, so the result depends on the
+image alone, whoever runs the check. Prints one line per finding and exits 1 if there is
+any.
 """
 
 from __future__ import annotations
@@ -21,15 +23,25 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 COMPILERS = ("gcc", "g++", "cc", "c++", "nvcc")
+BUILD_TOOLS = ("uv", "uvx")  # the builder's installer: mounted for its installs only
 LEFTOVER_FILES = ("*.o", "*.obj", ".ninja_log", ".ninja_deps", "build.ninja")
-LEFTOVER_DIRS = ("temp.linux-*",)  # setuptools' build/temp.<platform>-<python>
+# setuptools' build/temp.<platform>-<python>; uv installed as a Python package
+LEFTOVER_DIRS = ("temp.linux-*", "uv-[0-9]*.dist-info")
 DEFAULT_ROOTS = (sysconfig.get_paths()["purelib"], "/workspace/egstalker", "/opt/egstalker")
-# Where pip leaves its cache, relative to the image's root: root's home and every user's.
-PIP_CACHES = ("root/.cache/pip", "home/*/.cache/pip")
+# Where the installers leave their caches, relative to the image's root: root's home and
+# every user's.
+INSTALLER_CACHES = {
+    "pip": ("root/.cache/pip", "home/*/.cache/pip"),
+    "uv": ("root/.cache/uv", "home/*/.cache/uv"),
+}
+
+
+def on_path(names: Iterable[str], path: str | None = None) -> list[str]:
+    return [f"{name} at {found}" for name in names if (found := shutil.which(name, path=path))]
 
 
 def compilers_on_path(path: str | None = None) -> list[str]:
-    return [f"{name} at {found}" for name in COMPILERS if (found := shutil.which(name, path=path))]
+    return on_path(COMPILERS, path)
 
 
 def leftovers(roots: Iterable[Path]) -> Iterator[Path]:
@@ -42,16 +54,18 @@ def leftovers(roots: Iterable[Path]) -> Iterator[Path]:
             yield from (p for p in root.rglob(pattern) if p.is_dir())
 
 
-def pip_caches(image_root: Path, patterns: Iterable[str] = PIP_CACHES) -> list[Path]:
-    """The non-empty pip caches under ``image_root`` (root's and the users' homes)."""
+def caches(image_root: Path, patterns: Iterable[str]) -> list[Path]:
+    """The non-empty caches under ``image_root`` (root's and the users' homes)."""
     found = {p for pattern in patterns for p in image_root.glob(pattern)}
     return sorted(p for p in found if p.is_dir() and any(p.iterdir()))
 
 
 def findings(roots: Iterable[Path], image_root: Path, path: str | None = None) -> list[str]:
     found = [f"compiler on PATH: {c}" for c in compilers_on_path(path)]
+    found += [f"build tool on PATH: {t}" for t in on_path(BUILD_TOOLS, path)]
     found += [f"build leftover: {p}" for p in sorted(set(leftovers(roots)))]
-    found += [f"pip cache left in the image: {p}" for p in pip_caches(image_root)]
+    for installer, patterns in INSTALLER_CACHES.items():
+        found += [f"{installer} cache left in the image: {p}" for p in caches(image_root, patterns)]
     return found
 
 
@@ -79,8 +93,8 @@ def main(argv: list[str]) -> int:
         return 1
     checked = ", ".join(map(str, roots))
     print(
-        f"runtime hygiene ok: no compiler on PATH, nothing left over in {checked}, "
-        f"no pip cache under {args.image_root}"
+        f"runtime hygiene ok: no compiler or build tool (uv) on PATH, nothing left over in "
+        f"{checked}, no pip or uv cache under {args.image_root}"
     )
     return 0
 

@@ -27,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 IDENTICAL, DIFFERENT, USAGE = 0, 3, 2
+DIFFERENT_HINT = (
+    "the runtime base's environment differs from the devel base's: build with "
+    "--base-mismatch=copy to give the runtime image the builder's whole /opt/conda"
+)
 VIEWS = ("conda", "pip")
 
 
@@ -200,8 +204,10 @@ def main(argv: list[str]) -> int:
     if result["identical"] or args.allow_differences:
         print(report(result))
         return IDENTICAL
-    # a difference that fails the step goes to stderr, where its message is read from
+    # a difference that fails the step goes to stderr, where its message is read from; the
+    # fix last, so that it ends the output every caller shows (dagger call, the CLI)
     print(report(result), file=sys.stderr)
+    print(f"hint: {DIFFERENT_HINT}", file=sys.stderr)
     return DIFFERENT
 
 
