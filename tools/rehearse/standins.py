@@ -37,7 +37,7 @@ STANDINS = tomllib.loads(Path(__file__).with_name("standins.toml").read_text())
 # Part of every layer's cache key: how a layer is made changes with this module.
 RECIPE = Path(__file__).read_text() + json.dumps(STANDINS, sort_keys=True)
 CONDA = pins.CONDA_DIR
-PIP_CACHE = f"{pins.ROOT_HOME}/.cache/pip"
+PIP_CACHE = f"{pins.ROOT_HOME}/.cache/pip"  # pip's, for the stand-in base's own installs
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ class BaseStandins:
                     f"{CONDA}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 ),
             ),
-            mounts=((PIP_CACHE, Mount("cache", replayer.volume(pins.PIP_CACHE_VOLUME))),),
+            mounts=((PIP_CACHE, Mount("cache", replayer.volume("rehearse-base-pip"))),),
         )
         ctr = replayer.close_layer(fill(replayer.open_layer(ctr)))
         partial = target.with_name(target.name + ".partial")
