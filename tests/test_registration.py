@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from egstalker import Egstalker, pins
 
 OBJECT = Egstalker.__dagger_object_type__
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_user_facing_functions() -> None:
@@ -23,7 +25,8 @@ def test_user_facing_functions() -> None:
 
 # Every function, with the engine's cache policy it must have and why. Since Dagger 0.19 a
 # function's result is kept up to 7 days unless it says "never" (core/modfunc.go,
-# MaxFunctionCacheTTLSeconds; "never" adds a per-call input, cacheImplicitInputs).
+# MaxFunctionCacheTTLSeconds; "never" adds a per-call input, cacheImplicitInputs); this
+# module's dagger.json makes the default one session (test below).
 CACHED = None
 NEVER = "never"
 CACHE_POLICIES = {
@@ -41,6 +44,15 @@ CACHE_POLICIES = {
     "lock": (NEVER, "resolves against the package index, which moves"),
     "pin_bases": (NEVER, "reads the tags' current digests, which move"),
 }
+
+
+def test_a_default_cached_result_lasts_one_session() -> None:
+    """`--arch auto` asks the engine's GPUs in the constructor, which has no cache policy of
+    its own: kept for a week, it would build for GPUs an engine no longer has. With
+    disableDefaultFunctionCaching every default-cached function is per-session
+    (core/typedef.go derivedCachePolicy); the build steps stay cached by their inputs."""
+    config = json.loads((ROOT / "dagger.json").read_text())
+    assert config["disableDefaultFunctionCaching"] is True
 
 
 def test_every_function_has_a_reasoned_cache_policy() -> None:

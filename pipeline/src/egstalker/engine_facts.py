@@ -39,8 +39,9 @@ async def engine_gpus(image: str) -> DetectedGpus:
 
     Without GPU support the engine refuses the exec before it runs (Dagger 0.21,
     core/container_exec.go): that is said at once, with the fix. The query has a per-call
-    input; the constructor's own result, though, is kept by the engine for the same
-    arguments like any function's (core/object.go, core/modfunc.go cacheImplicitInputs).
+    input; the constructor's own result is kept for one session only, as dagger.json's
+    ``disableDefaultFunctionCaching`` makes every default-cached function per-session
+    (core/typedef.go derivedCachePolicy, core/schema/modulesource.go).
     """
     try:
         report = await dag.container().from_(image).with_(steps.gpu_query).stdout()
