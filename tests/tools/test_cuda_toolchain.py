@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import io
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from tests.tools.command import run_tool
 from tools.cuda_toolchain import (
     COMPILER,
     DEBIAN_PARTS,
@@ -28,16 +28,9 @@ from tools.cuda_toolchain import (
     requirements,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tools.cuda_toolchain", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    return run_tool("tools.cuda_toolchain", *args)
 
 
 def test_a_cuda_12_without_a_debian_nvcc_is_refused_with_the_reason(tmp_path: Path) -> None:

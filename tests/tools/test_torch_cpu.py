@@ -8,25 +8,20 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.tools.command import run_tool
 from tools.torch_cpu import torch_pin
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tools.torch_cpu", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    return run_tool("tools.torch_cpu", *args)
 
 
 @pytest.fixture

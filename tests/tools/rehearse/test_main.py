@@ -8,16 +8,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.tools.command import run_tool
 
 
 def rehearse(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tools.rehearse", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    return run_tool("tools.rehearse", *args)
 
 
 def test_an_unknown_variant_is_refused() -> None:
