@@ -191,7 +191,9 @@ def add_debian_parts(home: Path, parts: Sequence[DebianPart]) -> None:
         if (digest := hashlib.sha256(deb).hexdigest()) != part.sha256:
             raise ToolchainError(f"{part.url}: sha256 {digest}, expected {part.sha256}")
         with tempfile.TemporaryDirectory() as unpacked, _data_members(deb) as data:
-            data.extractall(unpacked, filter="tar")
+            # the archive's sha256 is checked; Pythons before 3.11.4 have no filters
+            safe = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
+            data.extractall(unpacked, **safe)
             for member, place in part.files:
                 source, target = Path(unpacked) / member, home / place
                 target.parent.mkdir(parents=True, exist_ok=True)
