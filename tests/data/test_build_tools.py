@@ -41,9 +41,17 @@ def uv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target / "bin" / "uv"
 
 
+# pip itself, fixed: the pip a new venv gets is the one the host's Python bundles (Debian
+# 3.11.2's is 23.0.1, which, without `wheel`, installs a source distribution the legacy
+# way, with other metadata), not the pip that installs in the images.
+PIP = "pip==23.3.1"
+
+
 def environment(folder: Path) -> Path:
     run(sys.executable, "-m", "venv", folder)
-    return folder / "bin" / "python"
+    python = folder / "bin" / "python"
+    run(python, "-m", "pip", "install", "--quiet", PIP)
+    return python
 
 
 def installed(python: Path) -> tuple[list[str], set[str]]:
