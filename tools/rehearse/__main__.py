@@ -9,7 +9,7 @@ image, the hygiene check), 1 when a step or a check fails (naming it), 2 on a ba
 The cache (``--cache``, default ``$XDG_CACHE_HOME/egstalker-rehearse``) keeps the base
 stand-ins, Debian packages, wheels (the pip cache volume), git trees, the compiler cache
 and the stand-in weights; ``--work`` holds the layers of this run, removed at the end
-unless ``--keep``.
+unless ``--keep``, and each step's command and output (``logs/``), which stay.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def rehearse(
     work = args.work.resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    (work / WORK_MARK).touch()
+    (work / WORK_MARK).touch()  # kept with the steps' logs: the next run may empty it
     standins = BaseStandins(args.cache, python, args.cuda_toolchain, log)
     sources = GitTrees(args.cache, dict(args.git), log)
     weights = StandinWeights()

@@ -44,6 +44,7 @@ class ExecResult:
     stdout: str
     stderr: str
     seconds: float
+    log: Path  # the step's output, as LOG.out and LOG.err
 
 
 class RehearsalError(Exception):
@@ -451,7 +452,8 @@ class Replayer:
         if signalled or (expect == "SUCCESS" and code != 0) or (expect == "FAILURE" and code == 0):
             raise RehearsalError(
                 f"step failed with exit code {code}: {' '.join(args)}\n"
-                + "\n".join((result.stdout + result.stderr).splitlines()[-LOG_TAIL:]),
+                + "\n".join((result.stdout + result.stderr).splitlines()[-LOG_TAIL:])
+                + f"\n(its whole output: {result.log}.out and .err)",
                 result,
             )
         return ctr.with_(result=result)
@@ -481,6 +483,7 @@ class Replayer:
             (logs / f"{number}.out").read_text(errors="replace"),
             (logs / f"{number}.err").read_text(errors="replace"),
             seconds,
+            logs / str(number),
         )
 
     # --- Container: reads ---
@@ -548,7 +551,9 @@ class Replayer:
         return out
 
     def cleanup(self) -> None:
-        """Drop the work folder's layers (the rehearsal's mounts end with its namespace)."""
+        """Drop the work folder's layers; each step's command and output stay in ``logs``."""
         self.store.unmount_all()
         self._views.clear()
-        shutil.rmtree(self.work, ignore_errors=True)
+        for entry in self.work.iterdir():
+            if entry.name != "logs" and entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
