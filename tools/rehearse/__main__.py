@@ -7,7 +7,7 @@ Needs root (mounts, chroot, namespaces), mmdebstrap, and a CPython 3.10 to stand
 bases' conda Python. It exits 0 when the image's probe passes (and, for the runtime
 image, the hygiene check), 1 when a step or a check fails (naming it), 2 on a bad option.
 The cache (``--cache``, default ``$XDG_CACHE_HOME/egstalker-rehearse``) keeps the base
-stand-ins, Debian packages, wheels (the pip cache volume), git trees, the compiler cache
+stand-ins, Debian packages, wheels (the plan's uv cache volume), git trees, the compiler cache
 and the stand-in weights; ``--work`` holds the layers of this run, removed at the end
 unless ``--keep``, and each step's command and output (``logs/``), which stay.
 """
