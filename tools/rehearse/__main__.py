@@ -25,6 +25,7 @@ from pathlib import Path
 
 import anyio
 
+from egstalker import steps
 from egstalker.errors import InvalidOption
 from egstalker.images import Images
 from egstalker.main import Egstalker
@@ -32,7 +33,7 @@ from egstalker.verification import VARIANTS, VerificationFailed, hygiene_verdict
 from tools.rehearse.layers import private_mount_namespace
 from tools.rehearse.replay import Hooks, RehearsalError, Replayer
 from tools.rehearse.sources import GitTrees
-from tools.rehearse.standins import BaseStandins, Python
+from tools.rehearse.standins import STANDINS, BaseStandins, Python
 from tools.rehearse.weights import StandinWeights
 
 HOST_TOOLS = ("mmdebstrap", "unshare", "mount", "git", "tar", "ldd")
@@ -114,6 +115,14 @@ def check_host() -> None:
         )
 
 
+def debian_names(args: list[str]) -> list[str]:
+    """The plan's apt step with standins.toml's bookworm names for its jammy packages."""
+    if args[:2] != ["sh", steps.program_path("apt_install.sh")]:
+        return args
+    renames = STANDINS["apt"]["renames"]
+    return [*args[:2], *(renames.get(package, package) for package in args[2:])]
+
+
 def network_hooks(cache: Path) -> tuple[tuple[tuple[str, str, bool], ...], dict[str, str]]:
     """What build steps get besides the plan: the host's way out, and a Debian package cache."""
     env = {name: os.environ[name] for name in PASSED_VARIABLES if name in os.environ}
@@ -152,6 +161,7 @@ def rehearse(
         base=standins.base,
         git_tree=sources.tree,
         new_file=weights.new_file,
+        exec_args=debian_names,
         network_binds=binds,
         network_env=env,
     )

@@ -3,7 +3,8 @@
 The plan is the module's own (``Images``' chains, read through ``tools/plan.py``), so the
 rehearsal runs exactly the steps, programs, arguments, environment and mounts the images
 are built with. Only what lies outside the plan is stood in for: the base images
-(``from``), the git trees, and the network's files (``hooks``). Every GraphQL field the
+(``from``), the git trees, the network's files and the Debian names of Ubuntu's packages
+(``hooks``). Every GraphQL field the
 module uses has a handler here; any other stops the rehearsal, naming it.
 
 A container is a stack of layers (``layers``): a chain's file steps write into a new
@@ -101,6 +102,7 @@ class Hooks:
     base: Callable[[str], Base]
     git_tree: Callable[[str, str], Path]
     new_file: Callable[[str, str], str] = lambda path, contents: contents
+    exec_args: Callable[[list[str]], list[str]] = lambda args: args
     # mounted into every step that may use the network (certificates, a package cache)
     network_binds: tuple[tuple[str, str, bool], ...] = ()
     network_env: Mapping[str, str] = field(default_factory=dict)
@@ -437,7 +439,7 @@ class Replayer:
         groups = self._groups(ctr.root, ctr.user, gid) if ctr.user else [0]
         spec = {
             "root": str(ctr.root),
-            "args": list(args),
+            "args": self.hooks.exec_args(list(args)),
             "env": env,
             "workdir": ctr.workdir,
             "user": [uid, gid, groups],

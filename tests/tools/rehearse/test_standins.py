@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from egstalker import pins, steps
+from tools.rehearse.__main__ import debian_names
 from tools.rehearse.replay import RehearsalError
-from tools.rehearse.standins import CONDA, Python, _conda_python
+from tools.rehearse.standins import CONDA, STANDINS, Python, _conda_python
 
 
 @pytest.mark.skipif(sys.version_info[:2] == (3, 10), reason="needs a Python other than 3.10")
@@ -51,3 +53,19 @@ def test_a_copied_build_is_relocated_to_opt_conda(tmp_path: Path) -> None:
     assert f"'{CONDA}/include/python3.10'" in sysconfig.read_text()
     assert (conda / "bin" / "pip3").read_text().startswith(f"#!{CONDA}/bin/python3.10\n")
     assert (conda / "bin" / "python").is_symlink()
+
+
+def test_the_plans_apt_step_gets_debians_names_and_nothing_else_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(STANDINS["apt"], "renames", {"libglapi-mesa": "libglapi-mesa-bookworm"})
+    apt = ["sh", steps.program_path("apt_install.sh"), "libx11-6", "libglapi-mesa"]
+    assert debian_names(apt) == [*apt[:3], "libglapi-mesa-bookworm"]
+    assert debian_names(["pip", "install", "libglapi-mesa"]) == ["pip", "install", "libglapi-mesa"]
+
+
+def test_every_package_the_images_list_is_known_to_the_rehearsal() -> None:
+    """A jammy name missing from bookworm needs a rename: the lists are the image's own."""
+    renames = STANDINS["apt"]["renames"]
+    assert set(renames) <= set(pins.BUILD_APT_PACKAGES + pins.RUNTIME_APT_PACKAGES
+                               + pins.PREPROCESSING_APT_PACKAGES)  # fmt: skip
